@@ -332,7 +332,8 @@ def get_anonymized_data(
 def get_csv_from_data(data: Mapping[str, Sequence[object]]) -> str:
     """Kibana's context "CSV": one ``field,v1,v2`` line per key, lines joined by ``\\n``.
 
-    Keys are sorted by UTF-16 code units, as JavaScript's default sort does. Nothing is quoted or escaped; ``{}`` gives ``""`` and a field with no values gives ``"field,"``.
+    Keys are sorted by UTF-16 code units, as JavaScript's default sort does.
+    Nothing is quoted or escaped; ``{}`` gives ``""`` and a field with no values gives ``"field,"``.
 
     >>> get_csv_from_data({"b": ["1", "2"], "a": []})
     'a,\\nb,1,2'
