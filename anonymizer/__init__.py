@@ -1,0 +1,55 @@
+"""anonymizer: send Elastic AI Assistant chat traffic to a model without its secrets, and restore the answer.
+
+>>> from anonymizer import Anonymizer
+>>> session = Anonymizer(tokens="placeholder").session()
+>>> session.anonymize_data({"user.name": "jdoe", "source.ip": "10.1.2.3"}, fields_to_anonymize=["source.ip"])
+{'user.name': '<USER_NAME_1>', 'source.ip': '<SOURCE_IP_1>'}
+>>> session.deanonymize("<USER_NAME_1> logged in from <SOURCE_IP_1>")
+'jdoe logged in from 10.1.2.3'
+
+The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
+"""
+
+from __future__ import annotations
+
+from .engine import Anonymizer, Session
+from .errors import (
+    AnonymizerError,
+    DetectorError,
+    Issue,
+    PayloadError,
+    PolicyError,
+    ReplacementsError,
+    StreamError,
+)
+from .findings import Detector, Finding
+from .policy import Action, FieldPolicy, FieldRule
+from .restore import Restored, Restorer, RestoreReport, TokenEvent
+from .tokens import TokenContext, TokenStrategy, entity_mask
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "Anonymizer",
+    "AnonymizerError",
+    "Detector",
+    "DetectorError",
+    "FieldPolicy",
+    "FieldRule",
+    "Finding",
+    "Issue",
+    "PayloadError",
+    "PolicyError",
+    "ReplacementsError",
+    "RestoreReport",
+    "Restored",
+    "Restorer",
+    "Session",
+    "StreamError",
+    "TokenContext",
+    "TokenEvent",
+    "TokenStrategy",
+    "__version__",
+    "entity_mask",
+]

@@ -1,0 +1,599 @@
+"""The engine: :class:`Anonymizer` (configuration, immutable) and :class:`Session` (one conversation).
+
+This is the one place where the field policy, the token strategy and the detectors meet. It knows nothing of
+HTTP, CLIs or pydantic; the payload adapters, stream restorers, CLI and proxy are thin layers on top.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._freetext import FreeTextFinder, Span
+from .errors import DetectorError, Issue, PayloadError, ReplacementsError
+from .findings import Detector, Finding, detect_many
+from .policy import Action, FieldPolicy
+from .restore import Restored, Restorer
+from .tokens import TokenContext, TokenStrategy, strategy_for
+
+if TYPE_CHECKING:
+    from .stream import StreamRestorer
+
+__all__ = ["DEFAULT_MIN_LENGTH", "MAX_DEPTH", "Anonymizer", "Session"]
+
+#: Originals shorter than this are not searched for in free text (Kibana once turned every letter ``a`` of
+#: a text into a token because a host was named ``a``). They are still tokenized as whole field values.
+DEFAULT_MIN_LENGTH = 3
+#: Deepest nesting of ``data`` accepted; deeper input raises ``PayloadError`` instead of exhausting the stack.
+MAX_DEPTH = 200
+_MAX_MINT_ATTEMPTS = 32
+
+_STR = 1  # a token stands for a string value
+_JSON = 2  # a token stands for a number, boolean or null (its original is the JSON text)
+
+
+class Anonymizer:
+    """The configuration of anonymization: a field policy, a token strategy, detectors. Immutable.
+
+    >>> engine = Anonymizer(tokens="placeholder")
+    >>> session = engine.session()
+    >>> session.anonymize_data({"user.name": "jdoe", "host.os.name": "macOS"})
+    {'user.name': '<USER_NAME_1>', 'host.os.name': 'macOS'}
+    >>> session.deanonymize("Ask <USER_NAME_1> to reboot.")
+    'Ask jdoe to reboot.'
+
+    One engine serves any number of sessions and threads; each conversation gets its own :class:`Session`.
+
+    Parameters (all keyword-only):
+
+    * ``policy``: the :class:`~anonymizer.policy.FieldPolicy` (default: Kibana's default fields).
+    * ``tokens``: ``"uuid"`` (default), ``"keyed"``, ``"placeholder"``, ``"mask"`` or a
+      :class:`~anonymizer.tokens.TokenStrategy`.
+    * ``key``: bytes for ``keyed`` tokens (required) and keyed ``mask`` tokens. Never hard-code it.
+    * ``detectors``: free-text detectors (:class:`~anonymizer.findings.Detector`), e.g.
+      ``anonymizer.detect.presidio()``.
+    * ``propagate``: hide known originals wherever they occur in free text (default ``True``).
+    * ``min_length``: shortest original hidden inside free text (default 3); shorter ones are tokenized as
+      whole values only.
+    """
+
+    __slots__ = ("_detectors", "_min_length", "_policy", "_propagate", "_strategy")
+
+    def __init__(
+        self,
+        *,
+        policy: FieldPolicy | None = None,
+        tokens: str | TokenStrategy = "uuid",
+        key: bytes | None = None,
+        detectors: Iterable[Detector] = (),
+        propagate: bool = True,
+        min_length: int = DEFAULT_MIN_LENGTH,
+    ) -> None:
+        if policy is not None and not isinstance(policy, FieldPolicy):
+            raise TypeError("policy must be a FieldPolicy (see FieldPolicy.from_fields)")
+        if min_length < 1:
+            raise ValueError("min_length must be at least 1")
+        self._policy = policy if policy is not None else FieldPolicy.kibana_default()
+        self._strategy: TokenStrategy = strategy_for(tokens, key)
+        self._detectors: tuple[Detector, ...] = tuple(detectors)
+        for i, d in enumerate(self._detectors):
+            if not callable(getattr(d, "detect", None)):
+                raise DetectorError(f"detectors[{i}] has no detect(text) method")
+        self._propagate = propagate
+        self._min_length = min_length
+
+    @property
+    def policy(self) -> FieldPolicy:
+        """The field policy."""
+        return self._policy
+
+    @property
+    def tokens(self) -> TokenStrategy:
+        """The token strategy."""
+        return self._strategy
+
+    @property
+    def detectors(self) -> tuple[Detector, ...]:
+        """The free-text detectors."""
+        return self._detectors
+
+    @property
+    def propagate(self) -> bool:
+        """Whether known originals are hidden inside free text."""
+        return self._propagate
+
+    @property
+    def min_length(self) -> int:
+        """Shortest original hidden inside free text."""
+        return self._min_length
+
+    def session(self, replacements: Mapping[str, str] | None = None) -> Session:
+        """A new conversation, optionally resumed from a stored replacements map (token -> original)."""
+        return Session(self, replacements)
+
+    def __repr__(self) -> str:
+        return (
+            f"Anonymizer(policy={self._policy!r}, tokens={self._strategy!r}, "
+            f"detectors={len(self._detectors)}, propagate={self._propagate}, min_length={self._min_length})"
+        )
+
+
+class Session:
+    """The state of one conversation: its replacements map (token -> original) and the reverse index.
+
+    One per conversation, never shared across conversations, users or tenants. Methods may be called from
+    several threads (an internal lock guards the map), but a session is meant for one conversation at a time.
+    Build it with :meth:`Anonymizer.session`.
+    """
+
+    __slots__ = (
+        "_by_original",
+        "_counters",
+        "_engine",
+        "_finder",
+        "_kinds",
+        "_lock",
+        "_replacements",
+        "_restorer",
+        "_risky",
+        "_variants",
+    )
+
+    def __init__(self, engine: Anonymizer, replacements: Mapping[str, str] | None = None) -> None:
+        self._engine = engine
+        self._replacements: dict[str, str] = {}  # token -> original (JSON text for non-strings)
+        self._by_original: dict[str, str] = {}  # original -> its token (the first one bound)
+        self._kinds: dict[str, int] = {}  # token -> _STR / _JSON, for tokens used as whole field values
+        self._variants: dict[tuple[int, str], str] = {}  # (kind, original) -> token when both kinds occur
+        self._counters: dict[str, int] = {}  # placeholder label -> last number used
+        self._risky: list[str] = []  # originals made only of characters a token can contain
+        self._lock = threading.RLock()
+        self._restorer: Restorer | None = None
+        self._finder: FreeTextFinder | None = None
+        if replacements:
+            self.merge_replacements(replacements)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def engine(self) -> Anonymizer:
+        """The engine this session belongs to (to build sibling sessions)."""
+        return self._engine
+
+    @property
+    def replacements(self) -> dict[str, str]:
+        """A copy of the replacements map, token -> original, in the order tokens were bound."""
+        with self._lock:
+            return dict(self._replacements)
+
+    def __len__(self) -> int:
+        return len(self._replacements)
+
+    def __repr__(self) -> str:
+        return f"<Session: {len(self._replacements)} tokens>"
+
+    def merge_replacements(self, replacements: Mapping[str, str]) -> None:
+        """Add a stored map (token -> original) to this session; existing tokens keep their originals.
+
+        Raises :class:`~anonymizer.errors.ReplacementsError` when the map is malformed or binds a token the
+        session already has to another original: maps are merged, never silently overwritten.
+        """
+        if not isinstance(replacements, Mapping):
+            raise ReplacementsError("replacements must be an object of token -> original strings")
+        with self._lock:
+            for token, original in replacements.items():
+                if not isinstance(token, str) or not token:
+                    raise ReplacementsError("replacements: every token must be a non-empty string")
+                if not isinstance(original, str):
+                    raise ReplacementsError(f"replacements[{token!r}]: the original must be a string")
+                bound = self._replacements.get(token)
+                if bound is None:
+                    self._bind(token, original)
+                elif bound != original:
+                    raise ReplacementsError(
+                        f"replacements[{token!r}]: the token is already bound to another original"
+                    )
+
+    def token_for(self, original: str, *, field: str | None = None, entity_class: str | None = None) -> str:
+        """The token of ``original`` in this conversation: the one already bound, or a new one.
+
+        ``field``/``entity_class`` only shape a new token (typed strategies); an original keeps its first
+        token whatever field or detector it comes from later.
+        """
+        if not isinstance(original, str):
+            raise TypeError("token_for takes the original as a string")
+        with self._lock:
+            token = self._by_original.get(original)
+            if token is None:
+                token = self._mint(original, field, entity_class)
+            return token
+
+    # ---------------------------------------------------------------- forward
+
+    def anonymize_data(
+        self, data: Mapping[str, Any], fields_to_anonymize: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """Apply the policy (and ``fields_to_anonymize``) to ECS ``data``; the input is not modified.
+
+        Returns data of the same shape: fields the policy drops are left out, anonymized fields hold tokens,
+        allowed fields are passed through with every known original inside their text replaced by its token.
+        Fields named in ``fields_to_anonymize`` are anonymized whether or not the policy lists them.
+        """
+        if not isinstance(data, Mapping):
+            raise PayloadError([Issue((), "Expected object")], kind="data")
+        if isinstance(fields_to_anonymize, str):
+            raise TypeError("fields_to_anonymize must be a list of field names, not a string")
+        wanted = frozenset(fields_to_anonymize)
+        policy = self._engine._policy
+        actions: Mapping[str, Action] = policy._actions
+        unknown = policy._unknown_action
+        with self._lock:
+            kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field) to propagate into
+            walker = _Walk(self, actions, unknown, wanted, kept)
+            out = walker.obj(data, "", 0)
+            if kept:
+                self._propagate_into(kept)
+        return out
+
+    def anonymize_text(self, text: str) -> str:
+        """Replace every known original (and every detector hit) in ``text`` by its token."""
+        return self.anonymize_texts([text])[0]
+
+    def anonymize_texts(self, texts: Sequence[str]) -> list[str]:
+        """:meth:`anonymize_text` over many texts, with detectors run in batch (``detect_many``)."""
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is not a string")
+        found = self._detect(texts)
+        with self._lock:
+            extra: list[list[Span]] = []
+            for text, findings in zip(texts, found, strict=True):
+                spans: list[Span] = []
+                for f in findings:
+                    original = text[f.start : f.end]
+                    token = self._by_original.get(original) or self._mint(original, None, f.entity_class)
+                    spans.append((f.start, f.end, token))
+                extra.append(spans)
+            finder = self._free_text_finder() if self._engine._propagate else None
+            known = finder.spans_many(texts) if finder else [[] for _ in texts]
+        return [_apply(t, _combine(d, k)) for t, d, k in zip(texts, extra, known, strict=True)]
+
+    def anonymize_obj(self, obj: Any) -> Any:
+        """Every string leaf of a JSON value through :meth:`anonymize_text` (keys are left as they are)."""
+        leaves: list[str] = []
+        _collect_strings(obj, leaves, 0)
+        if not leaves:
+            return _copy_json(obj)
+        done = iter(self.anonymize_texts(leaves))
+        return _rebuild(obj, lambda _s: next(done))
+
+    # ---------------------------------------------------------------- reverse
+
+    @property
+    def restorer(self) -> Restorer:
+        """A compiled snapshot of the current map, for restoring (and for stream restorers)."""
+        with self._lock:
+            if self._restorer is None:
+                self._restorer = Restorer(self._replacements)
+            return self._restorer
+
+    def deanonymize(self, text: str) -> str:
+        """Every token of this conversation in ``text`` back to its original, in one literal pass.
+
+        Tokens the model altered (case, hyphens, brackets) are restored when the change is unambiguous;
+        tokens not in this session's map (another conversation's, invented ones) are left as they are.
+        """
+        return self.restorer.restore(text)
+
+    def restore(self, text: str) -> Restored:
+        """Like :meth:`deanonymize`, with a report of restored, altered, ambiguous and unknown tokens."""
+        return self.restorer.restore_with_report(text)
+
+    def deanonymize_obj(self, obj: Any) -> Any:
+        """Restore every string (values and keys) of a JSON value.
+
+        A string that is exactly a token of a number, boolean or null field value becomes that value again.
+        """
+        restorer = self.restorer
+        originals = self._replacements
+        kinds = self._kinds
+
+        def leaf(s: str) -> Any:
+            original = originals.get(s)
+            if original is not None:
+                return json.loads(original) if kinds.get(s) == _JSON else original
+            return restorer.restore(s)
+
+        return _rebuild(obj, leaf, restorer.restore)
+
+    # -------------------------------------------------------- payloads/streams
+
+    def anonymize_payload(self, payload: Any, *, kind: str) -> dict[str, Any]:
+        """Anonymize a whole API payload of ``kind`` (see :class:`anonymizer.payloads.Kind`)."""
+        from .payloads import anonymize_payload
+
+        return anonymize_payload(self, payload, kind)
+
+    def deanonymize_payload(self, payload: Any, *, kind: str) -> dict[str, Any]:
+        """Restore a whole API payload of ``kind`` (see :class:`anonymizer.payloads.Kind`)."""
+        from .payloads import deanonymize_payload
+
+        return deanonymize_payload(self, payload, kind)
+
+    def stream(self, fmt: str = "text") -> StreamRestorer:
+        """A sans-IO restorer for a stream in ``fmt`` (see :mod:`anonymizer.stream`)."""
+        from .stream import restorer_for
+
+        return restorer_for(self.restorer, fmt)
+
+    # ---------------------------------------------------------------- private
+
+    def _bind(self, token: str, original: str) -> None:
+        self._replacements[token] = original
+        self._by_original.setdefault(original, token)
+        alphabet = self._engine._strategy.alphabet
+        if alphabet is not None and original and alphabet.issuperset(original):
+            self._risky.append(original)
+        label, _, number = token[1:-1].rpartition("_") if token.startswith("<") else ("", "", "")
+        if label and number.isdigit() and token.endswith(">"):
+            self._counters[label] = max(self._counters.get(label, 0), int(number))
+        self._restorer = None
+        self._finder = None
+
+    def _ordinal(self, label: str) -> int:
+        number = self._counters.get(label, 0) + 1
+        self._counters[label] = number
+        return number
+
+    def _mint(self, original: str, field: str | None, entity_class: str | None) -> str:
+        strategy = self._engine._strategy
+        token = ""
+        for attempt in range(_MAX_MINT_ATTEMPTS):
+            token = strategy.mint(original, TokenContext(field, entity_class, attempt, self._ordinal))
+            if not isinstance(token, str) or not token:
+                raise TypeError(f"token strategy {strategy!r} returned an empty or non-string token")
+            if token in self._replacements or token == original:
+                continue
+            if any(o in token for o in self._risky) or (original and original in token):
+                continue  # a token never contains an original of the conversation
+            break
+        else:
+            if token in self._replacements:
+                raise ReplacementsError(f"token strategy {strategy!r} keeps returning tokens already bound")
+        self._bind(token, original)
+        return token
+
+    def _value_token(self, value: Any, field: str) -> str:
+        """The token of a whole field value (string, number, boolean or null)."""
+        if isinstance(value, str):
+            kind, original = _STR, value
+        else:
+            kind, original = _JSON, json.dumps(value)
+        token = self._by_original.get(original)
+        if token is None:
+            token = self._mint(original, field, None)
+        bound = self._kinds.setdefault(token, kind)
+        if bound != kind:  # "1" and 1 both occur: each keeps its own token, so both come back typed
+            token = self._variants.get((kind, original)) or self._mint(original, field, None)
+            self._variants[(kind, original)] = token
+            self._kinds[token] = kind
+        return token
+
+    def _free_text_finder(self) -> FreeTextFinder:
+        if self._finder is None:
+            minimum = self._engine._min_length
+            self._finder = FreeTextFinder(
+                ((o, t) for o, t in self._by_original.items() if len(o) >= minimum),
+                self._replacements,
+            )
+        return self._finder
+
+    def _propagate_into(self, kept: list[tuple[Any, Any, str, str]]) -> None:
+        rest: list[tuple[Any, Any, str, str]] = []
+        for item in kept:
+            container, key, text, field = item
+            if text in self._by_original:  # the whole value is an original: its own (string) token
+                container[key] = self._value_token(text, field)
+            else:
+                rest.append(item)
+        if not rest or not self._engine._propagate:
+            return
+        finder = self._free_text_finder()
+        if not finder:
+            return
+        for (container, key, text, _), spans in zip(
+            rest, finder.spans_many([r[2] for r in rest]), strict=True
+        ):
+            if spans:
+                container[key] = _apply(text, spans)
+
+    def _detect(self, texts: Sequence[str]) -> list[list[Finding]]:
+        per_text: list[list[Finding]] = [[] for _ in texts]
+        if not self._engine._detectors or not texts:
+            return per_text
+        for d_index, detector in enumerate(self._engine._detectors):
+            try:
+                results = detect_many(detector, texts)
+            except DetectorError:
+                raise
+            except Exception as exc:  # never let a detector's message (it may quote the text) through
+                raise DetectorError(f"detectors[{d_index}] failed: {type(exc).__name__}") from None
+            if len(results) != len(texts):
+                raise DetectorError(
+                    f"detectors[{d_index}] returned {len(results)} results for {len(texts)} texts"
+                )
+            for i, findings in enumerate(results):
+                n = len(texts[i])
+                for f in findings:
+                    if not (0 <= f.start < f.end <= n):
+                        raise DetectorError(f"detectors[{d_index}] returned a span outside text {i}")
+                    per_text[i].append(f)
+        return [_resolve_overlaps(fs) for fs in per_text]
+
+
+class _Walk:
+    """One pass over ECS data: drop, keep or tokenize each leaf by its dotted field name."""
+
+    __slots__ = ("actions", "kept", "session", "unknown", "wanted")
+
+    def __init__(
+        self,
+        session: Session,
+        actions: Mapping[str, Action],
+        unknown: Action,
+        wanted: frozenset[str],
+        kept: list[tuple[Any, Any, str, str]],
+    ) -> None:
+        self.session = session
+        self.actions = actions
+        self.unknown = unknown
+        self.wanted = wanted
+        self.kept = kept
+
+    def action(self, field: str) -> Action:
+        if field in self.wanted:
+            return Action.ANONYMIZE
+        return self.actions.get(field, self.unknown)
+
+    def obj(self, node: Mapping[str, Any], prefix: str, depth: int) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{prefix}'")])
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise PayloadError([Issue((), f"a key under '{prefix or '$'}' is not a string")])
+            field = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, Mapping):
+                if value:
+                    sub = self.obj(value, field, depth + 1)
+                    if sub:
+                        out[key] = sub
+                elif self.action(field) is not Action.DROP:
+                    out[key] = {}
+            elif isinstance(value, list | tuple):
+                act = self.action(field)
+                if value:
+                    items = self.seq(value, field, act, depth + 1)
+                    if items:
+                        out[key] = items
+                elif act is not Action.DROP:
+                    out[key] = []
+            else:
+                act = self.action(field)
+                if act is Action.KEEP:
+                    out[key] = self.keep(out, key, value, field)
+                elif act is Action.ANONYMIZE:
+                    out[key] = self.token(value, field)
+        return out
+
+    def seq(self, items: Sequence[Any], field: str, act: Action, depth: int) -> list[Any]:
+        if depth > MAX_DEPTH:
+            raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{field}'")])
+        out: list[Any] = []
+        for value in items:
+            if isinstance(value, Mapping):
+                sub = self.obj(value, field, depth + 1)
+                if sub or not value:
+                    out.append(sub)
+            elif isinstance(value, list | tuple):
+                inner = self.seq(value, field, act, depth + 1)
+                if inner or not value:
+                    out.append(inner)
+            elif act is Action.KEEP:
+                out.append(self.keep(out, len(out), value, field))
+            elif act is Action.ANONYMIZE:
+                out.append(self.token(value, field))
+        return out
+
+    def keep(self, container: Any, key: Any, value: Any, field: str) -> Any:
+        if isinstance(value, str):
+            self.kept.append((container, key, value, field))
+            return value
+        _check_scalar(value, field)
+        return value
+
+    def token(self, value: Any, field: str) -> str:
+        _check_scalar(value, field)
+        return self.session._value_token(value, field)
+
+
+def _check_scalar(value: Any, field: str) -> None:
+    if value is None or isinstance(value, str | bool | int | float):
+        return
+    raise PayloadError([Issue((), f"field '{field}' holds a {type(value).__name__}, not a JSON value")])
+
+
+def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Earliest start wins an overlap, then the longer span, then the earlier rule."""
+    if len(findings) < 2:
+        return findings
+    out: list[Finding] = []
+    last = -1
+    for f in sorted(findings, key=lambda f: (f.start, -(f.end - f.start), f.rule)):
+        if f.start >= last:
+            out.append(f)
+            last = f.end
+    return out
+
+
+def _combine(detected: list[Span], known: list[Span]) -> list[Span]:
+    """Merge detector spans and known-original spans: leftmost first, then longest."""
+    if not detected:
+        return known
+    if not known:
+        return detected
+    out: list[Span] = []
+    last = -1
+    for span in sorted(detected + known, key=lambda s: (s[0], -(s[1] - s[0]))):
+        if span[0] >= last:
+            out.append(span)
+            last = span[1]
+    return out
+
+
+def _apply(text: str, spans: list[Span]) -> str:
+    if not spans:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for start, end, rep in spans:
+        parts.append(text[pos:start])
+        parts.append(rep)
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _collect_strings(obj: Any, out: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise PayloadError([Issue((), f"JSON nested deeper than {MAX_DEPTH} levels")])
+    if isinstance(obj, str):
+        out.append(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            _collect_strings(v, out, depth + 1)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            _collect_strings(v, out, depth + 1)
+
+
+def _rebuild(obj: Any, leaf: Any, key: Any = None, depth: int = 0) -> Any:
+    """A copy of a JSON value with ``leaf`` applied to every string (and ``key`` to every key, if given)."""
+    if isinstance(obj, str):
+        return leaf(obj)
+    if depth > MAX_DEPTH:
+        raise PayloadError([Issue((), f"JSON nested deeper than {MAX_DEPTH} levels")])
+    if isinstance(obj, Mapping):
+        return {
+            (key(k) if key and isinstance(k, str) else k): _rebuild(v, leaf, key, depth + 1)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_rebuild(v, leaf, key, depth + 1) for v in obj]
+    return obj
+
+
+def _copy_json(obj: Any) -> Any:
+    return _rebuild(obj, lambda s: s)

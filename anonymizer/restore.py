@@ -1,0 +1,393 @@
+"""Restoring model output: tokens back to originals, in one literal pass.
+
+A :class:`Restorer` is compiled once from a replacements map (token -> original) and then restores any number
+of texts. Its cost is linear in the text and flat in the size of the map: every token is searched for at once
+by one Aho-Corasick automaton, never one replace-all per token (Kibana's algorithm, whose cost grows with the
+map and which re-scans what it already inserted).
+
+What it restores:
+
+* **exact tokens**, literally and case-sensitively, leftmost then longest, never re-scanning what it inserted;
+* **altered tokens** whose change is unambiguous, for tokens of the shapes this library mints: a UUID whose
+  case changed or whose hyphens were dropped, a placeholder ``<USER_NAME_1>`` whose brackets were lost,
+  swapped for ``[...]``/``{...}`` or whose case changed, a mask ``HOST_NAME_<hex>`` whose case changed.
+  Altered forms must stand as whole words (``user_name_10`` is not ``user_name_1``). If an altered form fits
+  two tokens of the map it is left as it is and reported ``ambiguous``.
+
+:meth:`Restorer.restore_with_report` also reports **unknown tokens**: strings of a token shape that are not in
+the map (invented by the model, or from another conversation). They are left untouched. A report holds
+positions, kinds and the token text as found, never an original.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ._literal import LiteralMatcher
+
+__all__ = [
+    "EventKind",
+    "RestoreReport",
+    "Restored",
+    "Restorer",
+    "TokenEvent",
+    "replace_literal",
+]
+
+EventKind = Literal["restored", "altered", "ambiguous", "unknown"]
+
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_PLACEHOLDER_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_]*)>\Z")
+_MASK_RE = re.compile(r"[A-Z][A-Z0-9_]*_(?:[0-9a-f]{32}|[0-9a-f]{40})\Z")
+_OPENERS = {"[": "]", "{": "}", "<": ">"}
+
+# Token-shaped strings, for the unknown-token report (searched only when a report is asked for).
+_SHAPES_RE = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+    r"|<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+>"
+    r"|(?<![0-9A-Za-z_])[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z_])"
+)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _lower_same_length(text: str) -> str:
+    """``text.lower()``, keeping every character at its index (U+0130 lowers to two characters)."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return low
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """One token seen while restoring: where (``start``/``end`` in the input text), what, and the text found.
+
+    ``kind`` is ``restored`` (an exact token put back), ``altered`` (an altered token put back),
+    ``ambiguous`` (an altered form that fits several tokens; left as is) or ``unknown`` (token-shaped but
+    not in the map; left as is). ``found`` is the token text as it stood in the input, never an original.
+    """
+
+    start: int
+    end: int
+    kind: EventKind
+    found: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    """What a restore did: counts and positions of restored, altered and unknown tokens. Holds no original."""
+
+    events: tuple[TokenEvent, ...] = ()
+
+    def _count(self, *kinds: EventKind) -> int:
+        return sum(1 for e in self.events if e.kind in kinds)
+
+    @property
+    def restored(self) -> int:
+        """Tokens put back (exact or altered)."""
+        return self._count("restored", "altered")
+
+    @property
+    def altered(self) -> int:
+        """Altered tokens seen (restored or, when ambiguous, left as they were)."""
+        return self._count("altered", "ambiguous")
+
+    @property
+    def ambiguous(self) -> int:
+        """Altered tokens that fit several tokens of the map and were left as they were."""
+        return self._count("ambiguous")
+
+    @property
+    def unknown(self) -> int:
+        """Token-shaped strings that are not in the map (left as they were)."""
+        return self._count("unknown")
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready summary (for logs and audits): counts plus ``[start, end, kind]`` triples."""
+        return {
+            "restored": self.restored,
+            "altered": self.altered,
+            "ambiguous": self.ambiguous,
+            "unknown": self.unknown,
+            "events": [[e.start, e.end, e.kind] for e in self.events],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """A restored text and the report of what was done to it."""
+
+    text: str
+    report: RestoreReport
+
+
+def _altered_keys(token: str) -> tuple[str, ...]:
+    """Lower-case forms under which an altered copy of ``token`` is recognized (empty: exact only)."""
+    if _UUID_RE.match(token):
+        low = token.lower()
+        return (low, low.replace("-", ""))
+    m = _PLACEHOLDER_RE.match(token)
+    if m:
+        return (m.group(1).lower(),)
+    if _MASK_RE.match(token):
+        return (token.lower(),)
+    return ()
+
+
+class Restorer:
+    """A compiled, immutable snapshot of a replacements map that restores texts in one pass.
+
+    >>> r = Restorer({"<USER_NAME_1>": "jdoe", "<HOST_NAME_1>": "srv-01"})
+    >>> r.restore("<USER_NAME_1> logged on to [HOST_NAME_1]")
+    'jdoe logged on to srv-01'
+
+    ``altered=False`` restores exact tokens only (Kibana's literal semantics). Safe to share across threads.
+    """
+
+    __slots__ = (
+        "_altered",
+        "_exact",
+        "_first_chars",
+        "_held_keys",
+        "_keys",
+        "_lower",
+        "_lower_targets",
+        "_max_len",
+        "_originals",
+    )
+
+    def __init__(self, replacements: Mapping[str, str], *, altered: bool = True) -> None:
+        self._originals: dict[str, str] = {t: o for t, o in replacements.items() if t}
+        self._altered = altered
+        foreign: list[str] = []  # tokens of no known shape: restored exactly, never in an altered form
+        # key (a lower-case form) -> the tokens it may stand for
+        targets: dict[str, list[str]] = {}
+        for token in self._originals:
+            keys = _altered_keys(token) if altered else ()
+            if not keys:
+                foreign.append(token)
+                continue
+            for key in (token.lower(), *keys):
+                bucket = targets.setdefault(key, [])
+                if token not in bucket:
+                    bucket.append(token)
+        self._lower_targets = targets
+        self._lower = LiteralMatcher(list(targets))
+        self._exact = LiteralMatcher(foreign)
+        self._max_len = max((len(t) for t in self._originals), default=0)
+        # Stream hold-back: every searchable key (lower-case), sorted, to test "is this a prefix of a key".
+        keys_sorted = sorted({*targets, *(t.lower() for t in foreign)})
+        self._keys: list[str] = keys_sorted
+        # A bare placeholder name can run on (user_name_1 -> user_name_10), so its altered form needs a
+        # non-word character after it, and a stream waits for that character. Hex shapes have a fixed length.
+        self._held_keys = frozenset(
+            m.group(1).lower() for t in self._originals if altered and (m := _PLACEHOLDER_RE.match(t))
+        )
+        self._first_chars = frozenset(k[0] for k in keys_sorted)
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def replacements(self) -> dict[str, str]:
+        """The map this restorer was built from (a copy)."""
+        return dict(self._originals)
+
+    @property
+    def max_token_length(self) -> int:
+        """Length of the longest token in the map (0 for an empty map)."""
+        return self._max_len
+
+    def __len__(self) -> int:
+        return len(self._originals)
+
+    def restore(self, text: str, *, before: str = "") -> str:
+        """Replace every token of the map in ``text`` by its original, in one pass.
+
+        ``before`` is the text that precedes ``text`` (only its last character is read), so that a text
+        restored piece by piece gives the same result as restoring it whole.
+        """
+        if not self._originals or not text:
+            return text
+        parts: list[str] = []
+        pos = 0
+        for start, end, original, _ in self._scan(text, before):
+            parts.append(text[pos:start])
+            parts.append(original)
+            pos = end
+        if pos == 0:
+            return text
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def restore_with_report(self, text: str, *, before: str = "") -> Restored:
+        """Like :meth:`restore`, and also report restored, altered, ambiguous and unknown tokens."""
+        events: list[TokenEvent] = []
+        parts: list[str] = []
+        pos = 0
+        covered: list[tuple[int, int]] = []
+        for start, end, original, kind in self._scan(text, before, report=events):
+            parts.append(text[pos:start])
+            parts.append(original)
+            pos = end
+            covered.append((start, end))
+            events.append(TokenEvent(start, end, kind, text[start:end]))
+        parts.append(text[pos:])
+        for m in _SHAPES_RE.finditer(text):
+            s, e = m.span()
+            if not any(s < ce and cs < e for cs, ce in covered) and not any(
+                s < ev.end and ev.start < e for ev in events
+            ):
+                events.append(TokenEvent(s, e, "unknown", m.group()))
+        events.sort(key=lambda ev: ev.start)
+        return Restored("".join(parts), RestoreReport(tuple(events)))
+
+    def holdback(self, text: str) -> int:
+        """How many trailing characters of ``text`` could still become (part of) a token with more input.
+
+        A stream restorer emits ``text[:len(text) - holdback(text)]`` and keeps the rest. The result is
+        always shorter than the longest token of the map.
+        """
+        if not self._keys or not text or self._max_len < 2:
+            return 0
+        window = text[-(self._max_len - 1) :]
+        low = _lower_same_length(window)
+        first = self._first_chars
+        keys = self._keys
+        n = len(low)
+        for i in range(n):
+            if low[i] not in first:
+                continue
+            suffix = low[i:]
+            j = bisect_left(keys, suffix)
+            if j == len(keys) or not keys[j].startswith(suffix):
+                continue
+            if keys[j] == suffix:
+                longer = j + 1 < len(keys) and keys[j + 1].startswith(suffix)
+                exact = window[i:] in self._originals
+                if not longer and (exact or suffix not in self._held_keys):
+                    continue  # a complete token: nothing more can change it
+            held = n - i
+            if i > 0 and window[i - 1] in _OPENERS:  # keep a bracket that may belong to the token
+                held += 1
+            return held
+        return 1 if window[-1] in _OPENERS else 0
+
+    def restore_prefix(self, text: str, *, before: str = "") -> tuple[str, int]:
+        """Restore the part of ``text`` that no further input can change; for stream restorers.
+
+        Returns ``(restored, consumed)``: the restored form of ``text[:consumed]``. The caller keeps
+        ``text[consumed:]`` and puts the next input after it. Restoring a text piece by piece this way (and
+        the last piece with :meth:`restore`, passing ``before``) gives exactly :meth:`restore` of the whole.
+        """
+        if not self._originals or not text:
+            return text, len(text)
+        cut = len(text) - self.holdback(text)
+        parts: list[str] = []
+        pos = 0
+        for start, end, original, _ in self._scan(text, before):
+            if start >= cut:
+                break
+            parts.append(text[pos:start])
+            parts.append(original)
+            pos = end
+            if end > cut:  # a complete token straddles the cut: it is final, so emit it whole
+                rest = text[end:]
+                cut = len(text) - self.holdback(rest) if rest else end
+        parts.append(text[pos:cut])
+        return "".join(parts), cut
+
+    # ----------------------------------------------------------------- private
+
+    def _scan(
+        self, text: str, before: str, report: list[TokenEvent] | None = None
+    ) -> list[tuple[int, int, str, EventKind]]:
+        """Matches to replace: ``(start, end, original, kind)``, non-overlapping, in text order."""
+        found: list[tuple[int, int, str, EventKind]] = []
+        if self._lower.patterns:
+            keys = self._lower.patterns
+            last_end = 0
+            for idx, start, end in self._lower.find(_lower_same_length(text)):
+                hit = self._resolve(text, before, keys[idx], start, end, report)
+                if hit is not None and hit[0] >= last_end:
+                    found.append(hit)
+                    last_end = hit[1]
+        if self._exact.patterns:
+            exact: list[tuple[int, int, str, EventKind]] = [
+                (s, e, self._originals[self._exact.patterns[i]], "restored")
+                for i, s, e in self._exact.find(text)
+            ]
+            found = _merge(found, exact) if found else exact
+        return found
+
+    def _resolve(  # noqa: PLR0917
+        self,
+        text: str,
+        before: str,
+        key: str,
+        start: int,
+        end: int,
+        report: list[TokenEvent] | None,
+    ) -> tuple[int, int, str, EventKind] | None:
+        found = text[start:end]
+        original = self._originals.get(found)
+        if original is not None:
+            return (start, end, original, "restored")
+        candidates = self._lower_targets[key]
+        if not candidates or not found.isascii():
+            return None
+        # An altered form must stand alone: no word character glued before it (nor after a bare name).
+        prev = text[start - 1] if start > 0 else (before[-1] if before else "")
+        nxt = text[end] if end < len(text) else ""
+        if (prev and _is_word(prev)) or (nxt and _is_word(nxt) and key in self._held_keys):
+            return None
+        if prev in _OPENERS and nxt == _OPENERS[prev]:  # [USER_NAME_1] / {..} / <..> around a bare name
+            start -= 1
+            end += 1
+        if len(candidates) > 1:
+            if report is not None:
+                report.append(TokenEvent(start, end, "ambiguous", text[start:end]))
+            return None
+        return (start, end, self._originals[candidates[0]], "altered")
+
+
+def _merge(
+    a: list[tuple[int, int, str, EventKind]], b: list[tuple[int, int, str, EventKind]]
+) -> list[tuple[int, int, str, EventKind]]:
+    """Merge two match lists: leftmost first, then longest; drop whatever overlaps a kept match."""
+    merged = sorted(a + b, key=lambda m: (m[0], -(m[1] - m[0])))
+    out: list[tuple[int, int, str, EventKind]] = []
+    last_end = -1
+    for m in merged:
+        if m[0] >= last_end:
+            out.append(m)
+            last_end = m[1]
+    return out
+
+
+def replace_literal(text: str, mapping: Mapping[str, str]) -> str:
+    """Replace every key of ``mapping`` found in ``text`` by its value: one pass, leftmost then longest.
+
+    Literal and case-sensitive; what is inserted is never searched again; empty keys are ignored.
+
+    >>> replace_literal("foobar foo", {"foo": "1", "foobar": "2"})
+    '2 1'
+    """
+    keys = [k for k in mapping if k]
+    if not keys or not text:
+        return text
+    matcher = LiteralMatcher(keys)
+    parts: list[str] = []
+    pos = 0
+    for idx, start, end in matcher.find(text):
+        parts.append(text[pos:start])
+        parts.append(mapping[keys[idx]])
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)

@@ -1,0 +1,238 @@
+"""Token strategies: how the stand-in for an original value is made.
+
+=============== ========================================== ==============================================
+strategy        token                                      use it when
+=============== ========================================== ==============================================
+``uuid``        ``9f0c3c1e-5a0b-4c3e-9d7a-0e6b1f2a3b4c``   Kibana compatibility (its default); random
+``keyed``       a UUIDv8 from HMAC-SHA256(key, value)      the same person must get the same token in
+                                                           every file, process and run (no shared table)
+``placeholder`` ``<USER_NAME_1>``                          the model should see what kind of value it is;
+                                                           short tokens a model keeps intact
+``mask``        ``HOST_NAME_<hex>``                        Kibana observability format (8.19/9.1 unkeyed
+                                                           SHA-1 object hash; keyed: 32-hex HMAC)
+=============== ========================================== ==============================================
+
+A strategy is any object with a ``mint(original, context) -> str`` method (see :class:`TokenStrategy`). The
+session calls it only for an original it has no token for yet, and calls it again with ``context.attempt``
+increased when the token it got is unusable (already bound to another original, or containing an original).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "KeyedTokens",
+    "MaskTokens",
+    "PlaceholderTokens",
+    "TokenContext",
+    "TokenStrategy",
+    "UuidTokens",
+    "entity_mask",
+    "label_for",
+    "strategy_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenContext:
+    """What a strategy may know when it mints a token.
+
+    ``field`` is the ECS field the original came from (``None`` for free text); ``entity_class`` the class
+    a detector gave it (``PERSON``, ``EMAIL_ADDRESS``, ...); ``attempt`` counts retries (0 first);
+    ``ordinal(label)`` hands out the next free number for a label in this session (placeholders use it).
+    """
+
+    field: str | None = None
+    entity_class: str | None = None
+    attempt: int = 0
+    ordinal: Callable[[str], int] = lambda label: 1
+
+
+@runtime_checkable
+class TokenStrategy(Protocol):
+    """Makes tokens. Implementations must be immutable (an engine is shared across threads).
+
+    Example, a strategy that numbers values per session::
+
+        class Numbered:
+            name = "numbered"
+            alphabet = frozenset("VALUE_0123456789")
+
+            def mint(self, original: str, context: TokenContext) -> str:
+                return f"VALUE_{context.ordinal('VALUE')}"
+    """
+
+    #: A short name, for reprs and CLI options.
+    name: str
+    #: Every character a token of this strategy can contain (``None``: unknown). The session uses it to
+    #: check, cheaply, that no token it mints contains an original of the conversation.
+    alphabet: frozenset[str] | None
+
+    def mint(self, original: str, context: TokenContext) -> str:
+        """Return a token for ``original``."""
+        ...
+
+
+_HEX = frozenset("0123456789abcdef")
+_LABEL_RE = re.compile(r"[^A-Za-z0-9]+")
+
+
+def label_for(field: str | None, entity_class: str | None = None, default: str = "VALUE") -> str:
+    """The class label of a token: the entity class, else the field in upper snake case.
+
+    >>> label_for("user.name"), label_for(None, "PER"), label_for("@timestamp"), label_for(None)
+    ('USER_NAME', 'PER', 'TIMESTAMP', 'VALUE')
+    """
+    raw = entity_class or field or ""
+    label = _LABEL_RE.sub("_", raw).strip("_").upper()
+    if not label:
+        return default
+    if not label[0].isalpha():
+        label = f"{default}_{label}"
+    return label
+
+
+class UuidTokens:
+    """Random lower-case UUIDv4 tokens, as Kibana mints them."""
+
+    name = "uuid"
+    alphabet: frozenset[str] | None = _HEX | {"-"}
+
+    def mint(self, original: str, context: TokenContext) -> str:
+        """A fresh random UUIDv4."""
+        return str(uuid.uuid4())
+
+    def __repr__(self) -> str:
+        return "UuidTokens()"
+
+
+class KeyedTokens:
+    """Deterministic tokens: HMAC-SHA256 of the value under ``key``, shaped as a UUID (version 8).
+
+    The same value gets the same token in every process and run that uses the same key, so files
+    redacted separately agree, and no table is needed to be consistent. The token is not invertible
+    without the replacements map. The key is never stored in a token or printed in the repr.
+    """
+
+    name = "keyed"
+    alphabet: frozenset[str] | None = _HEX | {"-"}
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes | bytearray) or len(key) < 16:
+            raise ValueError("keyed tokens need a key of at least 16 bytes")
+        self._key = bytes(key)
+
+    def mint(self, original: str, context: TokenContext) -> str:
+        """The UUIDv8 derived from HMAC-SHA256(key, original) (and the attempt number on a retry)."""
+        msg = b"anonymizer/keyed/v1\x00" + original.encode("utf-8", "surrogatepass")
+        if context.attempt:
+            msg += b"\x00" + str(context.attempt).encode()
+        digest = bytearray(hmac.new(self._key, msg, hashlib.sha256).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom
+        digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 9562 variant
+        return str(uuid.UUID(bytes=bytes(digest)))
+
+    def __repr__(self) -> str:
+        return "KeyedTokens(key=<hidden>)"
+
+
+class PlaceholderTokens:
+    """Readable typed tokens, numbered per session: ``<USER_NAME_1>``, ``<HOST_NAME_2>``, ``<PERSON_1>``."""
+
+    name = "placeholder"
+    alphabet: frozenset[str] | None = frozenset("<>_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+    def mint(self, original: str, context: TokenContext) -> str:
+        """``<LABEL_N>`` with LABEL from the entity class or field and N the next free number."""
+        label = label_for(context.field, context.entity_class)
+        return f"<{label}_{context.ordinal(label)}>"
+
+    def __repr__(self) -> str:
+        return "PlaceholderTokens()"
+
+
+class MaskTokens:
+    """Kibana observability masks ``CLASS_<hex>``: unkeyed SHA-1 object hash, or keyed 32-hex HMAC."""
+
+    name = "mask"
+    alphabet: frozenset[str] | None = frozenset("_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdef")
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = bytes(key) if key is not None else None
+
+    def mint(self, original: str, context: TokenContext) -> str:
+        """The mask of ``original`` for its class (a retry hashes the value with the attempt number)."""
+        value = original if not context.attempt else f"{original}\x00{context.attempt}"
+        return entity_mask(value, label_for(context.field, context.entity_class), key=self._key)
+
+    def __repr__(self) -> str:
+        return "MaskTokens(key=<hidden>)" if self._key is not None else "MaskTokens()"
+
+
+# object-hash 1.3/3.x serializes {value, class_name} with this fixed preamble (the prototype walk of a
+# plain object); see the research notes.
+# Kibana: getEntityMask = CLASS + "_" + objectHash({value, class_name}).
+_OBJECT_HASH_PREFIX = (
+    "object:5:string:9:prototype:Undefined,string:9:__proto__:object:3:string:9:prototype:Undefined,"
+    "string:9:__proto__:Null,string:11:constructor:fn:string:8:[native]string:20:function-name:Object"
+    "object:0:,,string:11:constructor:fn:string:8:[native]string:20:function-name:Object"
+    "string:12:[CIRCULAR:2],"
+)
+
+
+def _js_len(text: str) -> int:
+    """JavaScript ``.length``: UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _oh_string(text: str) -> str:
+    return f"string:{_js_len(text)}:{text}"
+
+
+def entity_mask(value: str, class_name: str, *, key: bytes | None = None, field: str | None = None) -> str:
+    """One observability mask for ``value`` of ``class_name``.
+
+    Unkeyed: Kibana 8.19/9.1's ``CLASS_`` + object-hash SHA-1 (40 hex) of ``{value, class_name}``.
+    Keyed: ``CLASS_`` + the first 32 hex of HMAC-SHA256(key, message) where message is
+    ``"{len(cls)}:{cls}:{len(field)}:{field}:{value}"`` and ``field`` defaults to the class.
+
+    >>> entity_mask("my-server-01", "HOST_NAME")
+    'HOST_NAME_69a3ddb8f26cfd626b9de2cee13de641aa226208'
+    """
+    if key is None:
+        payload = (
+            _OBJECT_HASH_PREFIX + f"{_oh_string('class_name')}:{_oh_string(class_name)},"
+            f"{_oh_string('value')}:{_oh_string(value)},"
+        )
+        digest = hashlib.sha1(payload.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{class_name}_{digest}"
+    scope = class_name if field is None else field
+    message = f"{len(class_name)}:{class_name}:{len(scope)}:{scope}:{value}"
+    mac = hmac.new(bytes(key), message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return f"{class_name}_{mac[:32]}"
+
+
+def strategy_for(tokens: str | TokenStrategy, key: bytes | None = None) -> TokenStrategy:
+    """The strategy named by ``tokens`` (``uuid``, ``keyed``, ``placeholder``, ``mask``), or ``tokens``."""
+    if not isinstance(tokens, str):
+        return tokens
+    if tokens == "uuid":
+        return UuidTokens()
+    if tokens == "keyed":
+        if key is None:
+            raise ValueError('tokens="keyed" needs key=<bytes> (for example read from a key file)')
+        return KeyedTokens(key)
+    if tokens == "placeholder":
+        return PlaceholderTokens()
+    if tokens == "mask":
+        return MaskTokens(key)
+    raise ValueError(f"unknown token strategy {tokens!r}: use uuid, keyed, placeholder or mask")
