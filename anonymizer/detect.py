@@ -22,7 +22,7 @@ Security data names internal hosts, so e-mail addresses, URLs and host names on 
 Presidio's stock recognizers reject them.
 
 Every detector returns non-overlapping findings: when spans overlap, the earliest start wins, then the longer
-span, then the higher score, then the earlier rule (:func:`resolve_overlaps`).
+span, then the earlier rule (:func:`resolve_overlaps`; pattern recognizers come before NER).
 
 Batches (``detect_many``) run the distinct texts once through spaCy's ``nlp.pipe`` with a real batch size,
 then the recognizers per text on the precomputed artifacts; the findings equal those of ``detect`` per text.
@@ -175,7 +175,7 @@ _PIPE_CHUNK = 1024  # distinct texts held as spaCy docs at once by detect_many
 
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
-    """Keep non-overlapping findings: earliest start wins, then the longer span, higher score, earlier rule.
+    """Keep non-overlapping findings: earliest start wins, then the longer span, then the earlier rule.
 
     Empty spans are dropped. The result is sorted by start.
 
@@ -184,7 +184,7 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """
     kept: list[Finding] = []
     end = 0
-    for f in sorted(findings, key=lambda f: (f.start, -f.end, -f.score, f.rule)):
+    for f in sorted(findings, key=lambda f: (f.start, -f.end, f.rule)):
         if f.end > f.start and f.start >= end:
             kept.append(f)
             end = f.end
@@ -207,9 +207,7 @@ def load_pipeline(model: str | None, *, language: str = "en", where: str = "mode
         return spacy.blank(language)
     if not (spacy.util.is_package(model) or Path(model).is_dir()):
         installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"
-        hint = (
-            INSTALL_HINT if model == DEFAULT_MODEL else f"pip install the package {model!r}, or name another"
-        )
+        hint = INSTALL_HINT if model == DEFAULT_MODEL else f"pip install the package {model!r}, or name another"
         raise DetectorError(
             f"{where}: spaCy pipeline {model!r} is not installed ({hint}; installed pipelines: {installed}); "
             "use model=None for pattern-only detection"
@@ -467,10 +465,7 @@ class PresidioDetector:
         for chunk in _chunks(distinct, _PIPE_CHUNK):
             with self._lock:
                 artifacts = [
-                    a
-                    for _, a in self._nlp_engine.process_batch(
-                        chunk, self.language, batch_size=self.batch_size
-                    )
+                    a for _, a in self._nlp_engine.process_batch(chunk, self.language, batch_size=self.batch_size)
                 ]
             for text, art in zip(chunk, artifacts, strict=True):
                 found[text] = self.to_findings(self._analyze(text, art))
@@ -514,9 +509,7 @@ def presidio(
         labels_to_ignore=[label for label in ner_labels if label not in _SPACY_TO_PRESIDIO],
     )
     wanted = list(entities) if entities is not None else list(DEFAULT_ENTITIES)
-    recognizers = _recognizers(
-        wanted, language, ner=has_ner, internal=frozenset(s.lower() for s in internal_suffixes)
-    )
+    recognizers = _recognizers(wanted, language, ner=has_ner, internal=frozenset(s.lower() for s in internal_suffixes))
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[language])
     analyzer = AnalyzerEngine(
         registry=registry,
@@ -609,9 +602,7 @@ class KibanaRulesDetector:
                     if cls is None:
                         continue
                     out[i].extend(
-                        Finding(ent.start_char, ent.end_char, cls, 1.0, r.index)
-                        for r in rules
-                        if cls in r.allowed
+                        Finding(ent.start_char, ent.end_char, cls, 1.0, r.index) for r in rules if cls in r.allowed
                     )
         return out
 
@@ -704,9 +695,7 @@ def from_kibana_rules(
         if allowed is not None and not set(allowed) <= _KIBANA_CLASSES:
             raise DetectorError(f"rules[{i}].allowedEntityClasses: expected a subset of PER, ORG, LOC, MISC")
         name = (
-            _default_pipeline_name(f"rules[{i}].modelId")
-            if model_id in (None, KIBANA_DEFAULT_NER_MODEL)
-            else model_id
+            _default_pipeline_name(f"rules[{i}].modelId") if model_id in (None, KIBANA_DEFAULT_NER_MODEL) else model_id
         )
         if name not in pipelines:
             nlp = load_pipeline(name, where=f"rules[{i}].modelId")
@@ -714,9 +703,7 @@ def from_kibana_rules(
                 raise DetectorError(f"rules[{i}].modelId: spaCy pipeline {name!r} has no 'ner' component")
             pipelines[name] = nlp
         ner_rules.append(_NerRule(i, name, frozenset(allowed) if allowed is not None else _KIBANA_CLASSES))
-    return KibanaRulesDetector(
-        regex_rules, ner_rules, pipelines, regex_timeout=regex_timeout, batch_size=batch_size
-    )
+    return KibanaRulesDetector(regex_rules, ner_rules, pipelines, regex_timeout=regex_timeout, batch_size=batch_size)
 
 
 # -------------------------------------------------------------------------------------------- operator
