@@ -31,15 +31,13 @@ anonymization-fields API) or any object with those attributes. A malformed entry
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
-import ahocorasick_rs
-
 from anonymizer.errors import Issue, PayloadError, PolicyError
+from anonymizer.restore import replace_literal
 
 __all__ = [
     "RawData",
@@ -373,34 +371,7 @@ def transform_raw_data(
 # Text replacement
 
 
-def _replace_literal(text: str, mapping: Mapping[str, str]) -> str:
-    """Replace every key of ``mapping`` found in ``text`` by its value: one pass, leftmost-longest, literal.
-
-    Empty keys are ignored; replaced text is never scanned again.
-    """
-    # TODO(lead): use restore.replace_literal
-    patterns = [key for key in mapping if key]
-    if not patterns or not text:
-        return text
-    try:
-        automaton = ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
-        matches = [(start, end, patterns[i]) for i, start, end in automaton.find_matches_as_indexes(text)]
-    except UnicodeEncodeError:  # lone surrogates cannot be encoded to UTF-8 for the automaton
-        alternation = "|".join(map(re.escape, sorted(patterns, key=len, reverse=True)))
-        matches = [(m.start(), m.end(), m.group()) for m in re.finditer(alternation, text)]
-    out: list[str] = []
-    position = 0
-    for start, end, key in matches:
-        out.append(text[position:start])
-        out.append(mapping[key])
-        position = end
-    out.append(text[position:])
-    return "".join(out)
-
-
-def replace_anonymized_values_with_original_values(
-    message_content: str, replacements: Mapping[str, str] | None
-) -> str:
+def replace_anonymized_values_with_original_values(message_content: str, replacements: Mapping[str, str] | None) -> str:
     """Every token of ``replacements`` in ``message_content`` replaced by its original.
 
     One literal pass, leftmost-longest (deviation 2: Kibana runs one ``replaceAll`` per token, which expands
@@ -411,12 +382,10 @@ def replace_anonymized_values_with_original_values(
     """
     if replacements is None:
         return message_content
-    return _replace_literal(message_content, replacements)
+    return replace_literal(message_content, replacements)
 
 
-def replace_original_values_with_uuid_values(
-    message_content: str, replacements: Mapping[str, str] | None
-) -> str:
+def replace_original_values_with_uuid_values(message_content: str, replacements: Mapping[str, str] | None) -> str:
     """Every original of ``replacements`` in ``message_content`` replaced by its token (re-anonymization).
 
     Kibana's newer single-pass version: at each position the longest original wins, inserted tokens are
@@ -434,7 +403,7 @@ def replace_original_values_with_uuid_values(
         original = replacements[token]
         if original and original not in to_token:
             to_token[original] = token
-    return _replace_literal(message_content, to_token)
+    return replace_literal(message_content, to_token)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -568,9 +537,7 @@ _DEFAULT_FIELDS: tuple[str, ...] = (
     "user.target.name",
 )
 # host.ip is in Kibana's DEFAULT_ALLOW_REPLACEMENT too, but not in DEFAULT_ALLOW, so no entry is made for it.
-_DEFAULT_ANONYMIZED = frozenset(
-    {"cloud.account.name", "entity.name", "host.name", "user.name", "user.target.name"}
-)
+_DEFAULT_ANONYMIZED = frozenset({"cloud.account.name", "entity.name", "host.name", "user.name", "user.target.name"})
 
 # The 8.14 list (x-pack/plugins/elastic_assistant/common/anonymization/index.ts), in its order.
 _LEGACY_FIELDS: tuple[str, ...] = (
