@@ -29,6 +29,9 @@ DEFAULT_MIN_LENGTH = 3
 #: Deepest nesting of ``data`` accepted; deeper input raises ``PayloadError`` instead of exhausting the stack.
 MAX_DEPTH = 200
 _MAX_MINT_ATTEMPTS = 32
+#: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
+#: UUIDv4 contains "-4"); they are also too short to be searched for in free text.
+_MIN_RISKY = 3
 
 _STR = 1  # a token stands for a string value
 _JSON = 2  # a token stands for a number, boolean or null (its original is the JSON text)
@@ -135,6 +138,7 @@ class Session:
         "_finder",
         "_kinds",
         "_lock",
+        "_more",
         "_replacements",
         "_restorer",
         "_risky",
@@ -147,6 +151,7 @@ class Session:
         self._by_original: dict[str, str] = {}  # original -> its token (the first one bound)
         self._kinds: dict[str, int] = {}  # token -> _STR / _JSON, for tokens used as whole field values
         self._variants: dict[tuple[int, str], str] = {}  # (kind, original) -> token when both kinds occur
+        self._more: dict[str, list[str]] = {}  # original -> its other tokens, when a map binds it more than once
         self._counters: dict[str, int] = {}  # placeholder label -> last number used
         self._risky: list[str] = []  # originals made only of characters a token can contain
         self._lock = threading.RLock()
@@ -192,9 +197,7 @@ class Session:
                 if bound is None:
                     self._bind(token, original)
                 elif bound != original:
-                    raise ReplacementsError(
-                        f"replacements[{token!r}]: the token is already bound to another original"
-                    )
+                    raise ReplacementsError(f"replacements[{token!r}]: the token is already bound to another original")
 
     def token_for(self, original: str, *, field: str | None = None, entity_class: str | None = None) -> str:
         """The token of ``original`` in this conversation: the one already bound, or a new one.
@@ -212,9 +215,7 @@ class Session:
 
     # ---------------------------------------------------------------- forward
 
-    def anonymize_data(
-        self, data: Mapping[str, Any], fields_to_anonymize: Iterable[str] = ()
-    ) -> dict[str, Any]:
+    def anonymize_data(self, data: Mapping[str, Any], fields_to_anonymize: Iterable[str] = ()) -> dict[str, Any]:
         """Apply the policy (and ``fields_to_anonymize``) to ECS ``data``; the input is not modified.
 
         Returns data of the same shape: fields the policy drops are left out, anonymized fields hold tokens,
@@ -230,11 +231,12 @@ class Session:
         actions: Mapping[str, Action] = policy._actions
         unknown = policy._unknown_action
         with self._lock:
-            kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field) to propagate into
-            walker = _Walk(self, actions, unknown, wanted, kept)
+            walker = _Walk(actions, unknown, wanted)
             out = walker.obj(data, "", 0)
-            if kept:
-                self._propagate_into(kept)
+            if walker.pending:
+                self._tokenize_pending(walker.pending)
+            if walker.kept:
+                self._propagate_into(walker.kept)
         return out
 
     def anonymize_text(self, text: str) -> str:
@@ -332,9 +334,11 @@ class Session:
 
     def _bind(self, token: str, original: str) -> None:
         self._replacements[token] = original
-        self._by_original.setdefault(original, token)
+        first = self._by_original.setdefault(original, token)
+        if first != token:
+            self._more.setdefault(original, []).append(token)
         alphabet = self._engine._strategy.alphabet
-        if alphabet is not None and original and alphabet.issuperset(original):
+        if alphabet is not None and len(original) >= _MIN_RISKY and alphabet.issuperset(original):
             self._risky.append(original)
         label, _, number = token[1:-1].rpartition("_") if token.startswith("<") else ("", "", "")
         if label and number.isdigit() and token.endswith(">"):
@@ -356,7 +360,7 @@ class Session:
                 raise TypeError(f"token strategy {strategy!r} returned an empty or non-string token")
             if token in self._replacements or token == original:
                 continue
-            if any(o in token for o in self._risky) or (original and original in token):
+            if any(o in token for o in self._risky) or (len(original) >= _MIN_RISKY and original in token):
                 continue  # a token never contains an original of the conversation
             break
         else:
@@ -364,6 +368,21 @@ class Session:
                 raise ReplacementsError(f"token strategy {strategy!r} keeps returning tokens already bound")
         self._bind(token, original)
         return token
+
+    def _tokenize_pending(self, pending: list[tuple[Any, Any, Any, str]]) -> None:
+        """Put the tokens of whole field values in place (all originals are known before any is minted)."""
+        alphabet = self._engine._strategy.alphabet
+        if alphabet is not None:  # so that no new token contains an original of this same call
+            for _, _, value, _ in pending:
+                if (
+                    isinstance(value, str)
+                    and len(value) >= _MIN_RISKY
+                    and value not in self._by_original
+                    and alphabet.issuperset(value)
+                ):
+                    self._risky.append(value)
+        for container, key, value, field in pending:
+            container[key] = self._value_token(value, field)
 
     def _value_token(self, value: Any, field: str) -> str:
         """The token of a whole field value (string, number, boolean or null)."""
@@ -376,7 +395,10 @@ class Session:
             token = self._mint(original, field, None)
         bound = self._kinds.setdefault(token, kind)
         if bound != kind:  # "1" and 1 both occur: each keeps its own token, so both come back typed
-            token = self._variants.get((kind, original)) or self._mint(original, field, None)
+            token = self._variants.get((kind, original)) or next(
+                (t for t in self._more.get(original, ()) if self._kinds.get(t, kind) == kind), ""
+            )
+            token = token or self._mint(original, field, None)
             self._variants[(kind, original)] = token
             self._kinds[token] = kind
         return token
@@ -403,9 +425,7 @@ class Session:
         finder = self._free_text_finder()
         if not finder:
             return
-        for (container, key, text, _), spans in zip(
-            rest, finder.spans_many([r[2] for r in rest]), strict=True
-        ):
+        for (container, key, text, _), spans in zip(rest, finder.spans_many([r[2] for r in rest]), strict=True):
             if spans:
                 container[key] = _apply(text, spans)
 
@@ -421,9 +441,7 @@ class Session:
             except Exception as exc:  # never let a detector's message (it may quote the text) through
                 raise DetectorError(f"detectors[{d_index}] failed: {type(exc).__name__}") from None
             if len(results) != len(texts):
-                raise DetectorError(
-                    f"detectors[{d_index}] returned {len(results)} results for {len(texts)} texts"
-                )
+                raise DetectorError(f"detectors[{d_index}] returned {len(results)} results for {len(texts)} texts")
             for i, findings in enumerate(results):
                 n = len(texts[i])
                 for f in findings:
@@ -436,21 +454,14 @@ class Session:
 class _Walk:
     """One pass over ECS data: drop, keep or tokenize each leaf by its dotted field name."""
 
-    __slots__ = ("actions", "kept", "session", "unknown", "wanted")
+    __slots__ = ("actions", "kept", "pending", "unknown", "wanted")
 
-    def __init__(
-        self,
-        session: Session,
-        actions: Mapping[str, Action],
-        unknown: Action,
-        wanted: frozenset[str],
-        kept: list[tuple[Any, Any, str, str]],
-    ) -> None:
-        self.session = session
+    def __init__(self, actions: Mapping[str, Action], unknown: Action, wanted: frozenset[str]) -> None:
         self.actions = actions
         self.unknown = unknown
         self.wanted = wanted
-        self.kept = kept
+        self.kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field): free text to hide in
+        self.pending: list[tuple[Any, Any, Any, str]] = []  # (container, key, value, field): to tokenize
 
     def action(self, field: str) -> Action:
         if field in self.wanted:
@@ -485,7 +496,7 @@ class _Walk:
                 if act is Action.KEEP:
                     out[key] = self.keep(out, key, value, field)
                 elif act is Action.ANONYMIZE:
-                    out[key] = self.token(value, field)
+                    out[key] = self.token(out, key, value, field)
         return out
 
     def seq(self, items: Sequence[Any], field: str, act: Action, depth: int) -> list[Any]:
@@ -504,7 +515,7 @@ class _Walk:
             elif act is Action.KEEP:
                 out.append(self.keep(out, len(out), value, field))
             elif act is Action.ANONYMIZE:
-                out.append(self.token(value, field))
+                out.append(self.token(out, len(out), value, field))
         return out
 
     def keep(self, container: Any, key: Any, value: Any, field: str) -> Any:
@@ -514,9 +525,10 @@ class _Walk:
         _check_scalar(value, field)
         return value
 
-    def token(self, value: Any, field: str) -> str:
+    def token(self, container: Any, key: Any, value: Any, field: str) -> Any:
         _check_scalar(value, field)
-        return self.session._value_token(value, field)
+        self.pending.append((container, key, value, field))
+        return value  # replaced by its token once the walk is over
 
 
 def _check_scalar(value: Any, field: str) -> None:
@@ -587,8 +599,7 @@ def _rebuild(obj: Any, leaf: Any, key: Any = None, depth: int = 0) -> Any:
         raise PayloadError([Issue((), f"JSON nested deeper than {MAX_DEPTH} levels")])
     if isinstance(obj, Mapping):
         return {
-            (key(k) if key and isinstance(k, str) else k): _rebuild(v, leaf, key, depth + 1)
-            for k, v in obj.items()
+            (key(k) if key and isinstance(k, str) else k): _rebuild(v, leaf, key, depth + 1) for k, v in obj.items()
         }
     if isinstance(obj, list | tuple):
         return [_rebuild(v, leaf, key, depth + 1) for v in obj]
