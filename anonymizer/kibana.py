@@ -34,10 +34,14 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from anonymizer.errors import Issue, PayloadError, PolicyError
+from anonymizer.policy import FieldPolicy
 from anonymizer.restore import replace_literal
+
+if TYPE_CHECKING:
+    from anonymizer.engine import Session
 
 __all__ = [
     "RawData",
@@ -57,6 +61,7 @@ __all__ = [
     "replace_anonymized_values_with_original_values",
     "replace_original_values_with_uuid_values",
     "transform_raw_data",
+    "chat_complete_messages",
 ]
 
 #: token -> original, as in Kibana's ``Replacements`` type.
@@ -407,9 +412,104 @@ def replace_original_values_with_uuid_values(message_content: str, replacements:
 
 
 # --------------------------------------------------------------------------------------------------------
-# chat_complete_messages(request, *, anonymization_fields, session) -- written by the lead on top of the
-# engine (SPEC §3, "Security chat/complete transformation"). Keep it in this section.
-# --------------------------------------------------------------------------------------------------------
+# The security chat/complete route
+
+
+def _flip_to_anonymized(fields: list[dict[str, object]], wanted: Sequence[str]) -> list[dict[str, object]]:
+    """``fields`` with every field of ``wanted`` allowed and anonymized; unlisted ones added (deviation 5)."""
+    listed = {str(f["field"]) for f in fields}
+    flipped = [{**f, "allowed": True, "anonymized": True} if f["field"] in wanted else f for f in fields]
+    flipped += [{"field": w, "allowed": True, "anonymized": True} for w in dict.fromkeys(wanted) if w not in listed]
+    return flipped
+
+
+def chat_complete_messages(
+    request: Mapping[str, Any] | Any,
+    *,
+    anonymization_fields: Iterable[object] | FieldPolicy | None,
+    session: Session,
+    anonymize_content: bool = False,
+) -> list[dict[str, str]]:
+    r'''The messages Kibana's ``POST /api/security_ai_assistant/chat/complete`` sends to the model.
+
+    For each message in order: the content is ``content or ""``; a message with ``data`` has its
+    ``fields_to_anonymize`` made allowed and anonymized for it and every later message, each data value is
+    wrapped as a one-element list and run through :func:`transform_raw_data` with the session's tokens (so a
+    value seen in an earlier message, or an earlier turn, reuses its token), and the content becomes
+    ``CONTEXT:\n"""\n<csv>\n"""\n\n<content>``. Only ``{role, content}`` is returned; new tokens are
+    recorded in ``session``.
+
+    ``anonymization_fields`` is the space's field list (or a :class:`~anonymizer.policy.FieldPolicy`;
+    ``None`` uses the session's policy). Like Kibana, the free-text ``content`` is sent as it is, unless
+    ``anonymize_content=True`` hides the session's known originals (and detector hits) in it too.
+
+    Deviations from Kibana (README): one token per original within a call (1), no ``undefined`` text for a
+    message with ``data`` and no ``content`` (3), fields of ``fields_to_anonymize`` that the list lacks are
+    anonymized rather than dropped (5).
+
+    >>> from anonymizer import Anonymizer
+    >>> s = Anonymizer(tokens="placeholder").session()
+    >>> request = {"messages": [{"role": "user", "content": "Who?", "data": {"user.name": "jdoe"}}]}
+    >>> chat_complete_messages(request, anonymization_fields=None, session=s)[0]["content"]
+    'CONTEXT:\n"""\nuser.name,<USER_NAME_1>\n"""\n\nWho?'
+    '''
+    if hasattr(request, "model_dump"):
+        request = request.model_dump(by_alias=True, exclude_unset=True)
+    if isinstance(anonymization_fields, FieldPolicy):
+        fields = anonymization_fields.to_fields()
+    elif anonymization_fields is None:
+        fields = session.engine.policy.to_fields()
+    else:
+        fields = [
+            {"field": f, "allowed": a, "anonymized": n} for f, (a, n) in _field_flags(anonymization_fields).items()
+        ]
+    messages = request.get("messages") if isinstance(request, Mapping) else None
+    if not isinstance(messages, list):
+        raise PayloadError([Issue(("messages",), "Required")], kind="security.chat_complete")
+    out: list[dict[str, str]] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise PayloadError([Issue(("messages", index), "Expected object")], kind="security.chat_complete")
+        content = message.get("content") or ""
+        if anonymize_content and content:
+            content = session.anonymize_text(content)
+        data = message.get("data")
+        if data is not None:
+            if not isinstance(data, Mapping):
+                raise PayloadError(
+                    [Issue(("messages", index, "data"), "Expected object")], kind="security.chat_complete"
+                )
+            wanted = message.get("fields_to_anonymize") or []
+            if wanted:
+                fields = _flip_to_anonymized(fields, wanted)
+            context = _context_csv(data, fields, session)
+            content = f'CONTEXT:\n"""\n{context}\n"""\n\n{content}'
+        out.append({"role": str(message.get("role")), "content": content})
+    return out
+
+
+def _context_csv(data: Mapping[str, Any], fields: list[dict[str, object]], session: Session) -> str:
+    """Kibana's CSV of one message's data, each value wrapped as a one-element list, tokens from ``session``."""
+    raw: RawData = {key: [value] for key, value in data.items()}
+    flags = _field_flags(fields)
+    anonymized: dict[str, list[str]] = {}
+    for field in raw:
+        allowed, _ = flags.get(field, (False, False))
+        if not allowed:
+            continue
+
+        def token(*, current_replacements: Mapping[str, str] | None, raw_value: str, _field: str = field) -> str:
+            return session.token_for(raw_value, field=_field)
+
+        values, _ = get_anonymized_values(
+            field=field,
+            raw_data=raw,
+            anonymization_fields=fields,
+            current_replacements=None,
+            get_anonymized_value=token,
+        )
+        anonymized[field] = values
+    return get_csv_from_data(anonymized)
 
 
 # --------------------------------------------------------------------------------------------------------
