@@ -167,7 +167,7 @@ _NER_ENTITIES = ("LOCATION", "NRP", "ORGANIZATION", "PERSON", "DATE_TIME")
 # Components Presidio never reads; excluding them changes no finding (see the module docstring).
 _UNUSED_COMPONENTS = ("parser", "senter")
 
-_DEFAULT_BATCH_SIZE = 64
+_DEFAULT_BATCH_SIZE = 128
 _PIPE_CHUNK = 1024  # distinct texts held as spaCy docs at once by detect_many
 
 
