@@ -1,0 +1,741 @@
+"""Sans-IO stream restorers: model output streamed in chunks cut anywhere, restored as early as is safe.
+
+A stream restorer is fed bytes and returns bytes; it does no I/O of its own (like h11), so it fits any server,
+client or test. Chunks may be cut anywhere: inside a multi-byte UTF-8 character, a line, a JSON string escape
+or a token. Each :meth:`~StreamRestorer.feed` returns what can no longer change; only a tail that could still
+become a token (shorter than the longest token of the map), an incomplete character or an incomplete
+line/event is held back. :meth:`~StreamRestorer.close` returns the rest. Parsed, the concatenated output equals
+restoring the whole body at once.
+
+Formats (``restorer_for(restorer, fmt)`` or ``session.stream(fmt)``):
+
+``text``
+    Plain UTF-8 text. Invalid bytes pass through unchanged.
+``security.ndjson``
+    Kibana's security chat/complete stream: ``{"payload": "<text>", "type": "content"}`` lines. The payloads are
+    one text, restored across lines; each content line is re-emitted in the same format with its restored
+    share of the text. A content line whose whole payload is held back is deferred (not emitted) when it
+    carries nothing but ``payload`` and ``type``, else emitted with an empty payload. The held tail goes out
+    at :meth:`~StreamRestorer.close` as one more content line (or inside the last line, when the stream ends
+    without a final newline).
+``observability.ndjson``
+    The Observability AI Assistant's events, one per line. ``message.content`` and
+    ``message.function_call.arguments`` are restored across consecutive ``chatCompletionChunk`` events (one
+    hold buffer each); a held tail is flushed as one more ``chatCompletionChunk`` with the id of the last chunk
+    before the event that ends the message (``chatCompletionMessage``, ``messageAdd``,
+    ``chatCompletionError``) or at close. Kibana's inference path gives every chunk a fresh id, so by default a
+    change of id does not end a message; ``ObservabilityNdjsonRestorer(restorer, split_on_id=True)`` makes it.
+    ``chatCompletionMessage`` and ``messageAdd`` carry whole messages and are restored whole
+    (``deanonymized_input``/``deanonymized_output`` are left as they are). Other events pass through untouched.
+``openai.sse``
+    ``data: {chat.completion.chunk}`` events separated by blank lines, ``data: [DONE]`` and
+    ``data: {"error": ...}``. ``choices[i].delta.content``, ``choices[i].delta.function_call.arguments`` and
+    ``choices[i].delta.tool_calls[j].function.arguments`` are restored per choice (and tool call). Held tails go
+    into the choice's ``finish_reason`` chunk, or out as one extra chunk event (``id``/``object``/``created``/
+    ``model`` copied from the last chunk) before ``[DONE]``, an error or the end of the stream. Comments,
+    ``event:``/``id:`` lines and CRLF line endings pass through.
+
+Malformed input (a line or event that is not JSON, an event of an unknown shape, a stream that ends mid-line)
+never raises and never drops bytes: it is passed through (restored as plain text when it is not JSON) and
+counted in :attr:`~StreamRestorer.malformed`.
+
+The :attr:`~StreamRestorer.report` lists restored, altered, ambiguous and unknown tokens. Positions are
+character offsets into the *input* text of the field the token was found in: the whole stream for ``text``,
+the concatenated payloads for ``security.ndjson``, the concatenated chunks of one field of one message (or one
+whole field) for the event formats. Ambiguous altered tokens are reported only in pieces in which another
+token was restored.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Final
+
+import orjson
+
+from .errors import StreamError
+from .restore import _SHAPES_RE, Restorer, RestoreReport, TokenEvent
+
+__all__ = [
+    "FORMATS",
+    "ObservabilityNdjsonRestorer",
+    "OpenAISseRestorer",
+    "SecurityNdjsonRestorer",
+    "StreamRestorer",
+    "TextStreamRestorer",
+    "restore_aiter",
+    "restore_iter",
+    "restorer_for",
+]
+
+FORMATS: Final = ("text", "security.ndjson", "observability.ndjson", "openai.sse")
+"""The stream formats :func:`restorer_for` knows."""
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_INVALID: Final = object()  # what _loads returns for a line that is not JSON
+_SCAN_KEEP = 160  # input characters kept to find token-shaped strings that straddle two pieces
+_TRIGGERS = ("-", "<", "_")  # every token shape holds one of these
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+
+def _loads(data: bytes) -> Any:
+    """Parse one JSON text, or return ``_INVALID``. Lone-surrogate escapes are accepted (as JavaScript does)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _INVALID
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def _dumps(obj: Any) -> bytes:
+    """Serialize like JavaScript's ``JSON.stringify``: compact, non-ASCII kept, lone surrogates escaped."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # a lone surrogate (no UTF-8 form) or an integer beyond 64 bits
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return _SURROGATE_RE.sub(_escape_surrogate, text).encode("utf-8")
+
+
+def _encode(text: str) -> bytes:
+    """UTF-8 bytes of restored text; undecodable input bytes (surrogate escapes) come back as they were."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # an original holding a lone surrogate that is no escaped byte
+        return b"".join(_encode_char(c) for c in text)
+
+
+def _encode_char(c: str) -> bytes:
+    try:
+        return c.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return c.encode("utf-8", "surrogatepass")
+
+
+# ----------------------------------------------------------------------------------------- hold buffer
+
+
+class _Hold:
+    """One restored text arriving in pieces (a stream, a field across chunks) and its held-back tail."""
+
+    __slots__ = (
+        "_before",
+        "_events",
+        "_restorer",
+        "_scan_at",
+        "_scan_pending",
+        "_scan_seen",
+        "_scan_tail",
+        "_spans",
+        "offset",
+        "text",
+    )
+
+    def __init__(self, restorer: Restorer, events: list[TokenEvent]) -> None:
+        self._restorer = restorer
+        self._events = events
+        self._reset()
+
+    def _reset(self) -> None:
+        self.text = ""  # held input, not yet restored
+        self._before = ""  # the last input character restored (for whole-word checks)
+        self.offset = 0  # input characters restored so far
+        self._scan_tail = ""  # the last input characters, to find token shapes across pieces
+        self._scan_at = 0  # offset of _scan_tail[0]
+        self._scan_seen = 0  # token shapes that start before this offset are settled
+        self._scan_pending = False  # a trigger character near the end of _scan_tail
+        self._spans: list[tuple[int, int]] = []  # recent restored spans (an unknown shape must miss them)
+
+    def push(self, text: str) -> str:
+        """Add input text; return the restored text that no further input can change."""
+        if self.text:
+            text = self.text + text
+        restored, consumed = self._restorer.restore_prefix(text, before=self._before)
+        if consumed:
+            piece = text[:consumed] if consumed < len(text) else text
+            self.text = text[consumed:]
+            before = self._before
+            self._before = piece[-1]
+            if restored != piece:
+                self._note_tokens(piece, before)
+            if self._scan_pending or any(t in piece for t in _TRIGGERS):
+                self._scan(piece, final=False)
+            self.offset += consumed
+        else:
+            self.text = text
+        return restored
+
+    def finish(self) -> str:
+        """Restore and return the held tail, and start over (the next push begins a new text)."""
+        text = self.text
+        restored = self._restorer.restore(text, before=self._before) if text else ""
+        if text and restored != text:
+            self._note_tokens(text, self._before)
+        self._scan(text, final=True)
+        self._reset()
+        return restored
+
+    def _note_tokens(self, piece: str, before: str) -> None:
+        off = self.offset
+        for e in self._restorer.restore_with_report(piece, before=before).report.events:
+            if e.kind != "unknown":
+                self._events.append(TokenEvent(e.start + off, e.end + off, e.kind, e.found))
+                self._spans.append((e.start + off, e.end + off))
+
+    def _scan(self, piece: str, *, final: bool) -> None:
+        """Report token-shaped strings that are not tokens of the map (as a whole-text report would)."""
+        if not final and not self._scan_pending and not any(t in piece for t in _TRIGGERS):
+            return
+        buf = self._scan_tail + piece
+        base = self._scan_at
+        seen = self._scan_seen
+        end = len(buf)
+        pending = False
+        for m in _SHAPES_RE.finditer(buf, max(0, seen - base)):
+            s, e = m.start() + base, m.end() + base
+            if m.end() == end and not final:  # more input may extend it (or make it no token at all)
+                pending = True
+                break
+            if not any(s < ce and cs < e for cs, ce in self._spans):
+                self._events.append(TokenEvent(s, e, "unknown", m.group()))
+            seen = e
+        keep = buf[-_SCAN_KEEP:]
+        self._scan_at = base + end - len(keep)
+        self._scan_seen = max(seen, self._scan_at)
+        self._scan_tail = keep
+        self._scan_pending = pending or any(t in keep[-64:] for t in _TRIGGERS)
+        self._spans = [sp for sp in self._spans if sp[1] > self._scan_at]
+
+
+# -------------------------------------------------------------------------------------------- protocol
+
+
+class StreamRestorer:
+    """The stream-restorer protocol: ``feed(chunk) -> bytes``, ``close() -> bytes``, plus state to inspect.
+
+    Feed it the body's bytes as they arrive and send on whatever it returns; call :meth:`close` once at the
+    end. It does no I/O and holds no lock: one restorer per stream, used from one task at a time.
+    """
+
+    __slots__ = ("_closed", "_events", "_holds", "_restorer", "malformed", "passed")
+
+    def __init__(self, restorer: Restorer) -> None:
+        self._restorer = restorer
+        self._closed = False
+        self._events: list[TokenEvent] = []
+        self._holds: dict[object, _Hold] = {}
+        self.malformed = 0
+        """Lines or events that could not be parsed or had an unknown shape (passed through)."""
+        self.passed = 0
+        """Well-formed lines or events of other types, passed through untouched."""
+
+    def feed(self, chunk: bytes, /) -> bytes:
+        """Take the next chunk of the body; return the restored bytes that are now final (maybe ``b""``)."""
+        raise NotImplementedError
+
+    def close(self) -> bytes:
+        """End of the body: return everything still held, restored. The restorer cannot be fed again."""
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def held(self) -> int:
+        """Characters of text held back now because they could still become (part of) a token."""
+        return sum(len(h.text) for h in self._holds.values())
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back now because they are an incomplete character, line or event."""
+        return 0
+
+    @property
+    def report(self) -> RestoreReport:
+        """Tokens restored, altered, ambiguous and unknown so far (positions: see the module docstring)."""
+        return RestoreReport(tuple(sorted(self._events, key=lambda e: e.start)))
+
+    def _hold(self, key: object) -> _Hold:
+        h = self._holds.get(key)
+        if h is None:
+            h = self._holds[key] = _Hold(self._restorer, self._events)
+        return h
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StreamError("the stream restorer was fed after close()")
+
+    def _restore_bytes(self, data: bytes) -> bytes:
+        """Restore malformed input as plain text (on its own), keeping every byte that has no token."""
+        text = data.decode("utf-8", "surrogateescape")
+        restored = self._restorer.restore(text)
+        return data if restored == text else _encode(restored)
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+
+class TextStreamRestorer(StreamRestorer):
+    """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
+
+    __slots__ = ("_decode", "_decoder", "_text")
+
+    def __init__(self, restorer: Restorer) -> None:
+        super().__init__(restorer)
+        self._text = self._hold("text")
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._decode: Callable[[bytes], str] = self._decoder.decode
+
+    def feed(self, chunk: bytes, /) -> bytes:
+        """Take the next chunk; return the restored text that is final, as UTF-8."""
+        if self._closed:
+            self._check_open()
+        text = self._decode(chunk)
+        if not text:
+            return b""
+        out = self._text.push(text)
+        try:
+            return out.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return _encode(out)
+
+    def close(self) -> bytes:
+        """Return the held tail (and any incomplete character's bytes), restored."""
+        self._check_open()
+        self._closed = True
+        tail = self._decoder.decode(b"", True)  # an incomplete character comes out as escaped bytes
+        out = self._text.push(tail) if tail else ""
+        return _encode(out + self._text.finish())
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete UTF-8 character."""
+        return len(self._decoder.getstate()[0])
+
+
+# --------------------------------------------------------------------------------------------- lines
+
+
+class _LineStreamRestorer(StreamRestorer):
+    """Split the body into ``\\n``-terminated lines; subclasses handle one line at a time."""
+
+    __slots__ = ("_partial",)
+
+    def __init__(self, restorer: Restorer) -> None:
+        super().__init__(restorer)
+        self._partial = b""
+
+    def feed(self, chunk: bytes, /) -> bytes:
+        """Take the next chunk; return the restored lines that are now complete."""
+        self._check_open()
+        data = self._partial + chunk if self._partial else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._partial = data
+            return b""
+        self._partial = data[cut + 1 :]
+        out = bytearray()
+        for line in data[:cut].split(b"\n"):
+            if line.endswith(b"\r"):
+                self._line(line[:-1], b"\r\n", out)
+            else:
+                self._line(line, b"\n", out)
+        return bytes(out)
+
+    def close(self) -> bytes:
+        """Return the restored rest: an unterminated last line (counted as malformed) and the held tails."""
+        self._check_open()
+        self._closed = True
+        out = bytearray()
+        partial, self._partial = self._partial, b""
+        self._end(partial, out)
+        return bytes(out)
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line."""
+        return len(self._partial)
+
+    def _line(self, line: bytes, term: bytes, out: bytearray) -> None:
+        raise NotImplementedError
+
+    def _end(self, partial: bytes, out: bytearray) -> None:
+        raise NotImplementedError
+
+    def _malformed(self, line: bytes, term: bytes, out: bytearray) -> None:
+        self.malformed += 1
+        out += self._restore_bytes(line)
+        out += term
+
+
+class SecurityNdjsonRestorer(_LineStreamRestorer):
+    """Kibana's security chat/complete stream (``fmt="security.ndjson"``): payloads restored as one text."""
+
+    __slots__ = ("_payload",)
+
+    def __init__(self, restorer: Restorer) -> None:
+        super().__init__(restorer)
+        self._payload = self._hold("payload")
+
+    def _parse(self, line: bytes) -> Any:
+        """The parsed line when it is a content line; ``None`` for other JSON; ``_INVALID`` when not JSON."""
+        obj = _loads(line)
+        if obj is _INVALID:
+            return obj
+        if isinstance(obj, dict) and obj.get("type") == "content" and isinstance(obj.get("payload"), str):
+            return obj
+        return None
+
+    def _line(self, line: bytes, term: bytes, out: bytearray) -> None:
+        if not line.strip():
+            out += line + term
+            return
+        obj = self._parse(line)
+        if obj is _INVALID:
+            self._malformed(line, term, out)
+        elif obj is None:
+            self.passed += 1
+            out += line + term
+        elif obj["payload"]:
+            restored = self._payload.push(obj["payload"])
+            if restored or obj.keys() != {"payload", "type"}:  # a bare content line is deferred
+                obj["payload"] = restored
+                out += _dumps(obj) + term
+        else:
+            out += line + term
+
+    def _end(self, partial: bytes, out: bytearray) -> None:
+        obj = self._parse(partial) if partial.strip() else None
+        if partial:
+            self.malformed += 1  # the stream ended mid-line
+        if isinstance(obj, dict) and obj is not _INVALID:  # the last line, unterminated: the tail joins it
+            obj["payload"] = self._payload.push(obj["payload"]) + self._payload.finish()
+            out += _dumps(obj)
+            return
+        tail = self._payload.finish()
+        if tail:
+            out += _dumps({"payload": tail, "type": "content"}) + b"\n"
+        out += self._restore_bytes(partial) if obj is _INVALID else partial
+
+
+class ObservabilityNdjsonRestorer(_LineStreamRestorer):
+    """The Observability AI Assistant's NDJSON events (``fmt="observability.ndjson"``).
+
+    ``split_on_id=True`` ends a message when a chunk of another id arrives (off by default: Kibana's inference
+    path gives every chunk of one message a fresh id).
+    """
+
+    __slots__ = ("_args", "_content", "_last_id", "_open", "_split_on_id")
+
+    _ENDS_MESSAGE: Final = frozenset({"chatCompletionMessage", "messageAdd", "chatCompletionError"})
+
+    def __init__(self, restorer: Restorer, *, split_on_id: bool = False) -> None:
+        super().__init__(restorer)
+        self._split_on_id = split_on_id
+        self._content = self._hold("content")
+        self._args = self._hold("arguments")
+        self._last_id: Any = None
+        self._open = False
+
+    def _line(self, line: bytes, term: bytes, out: bytearray) -> None:
+        if not line.strip():
+            out += line + term
+            return
+        obj = _loads(line)
+        if obj is _INVALID:
+            self._malformed(line, term, out)
+            return
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        message = obj.get("message") if isinstance(obj, dict) else None
+        if kind == "chatCompletionChunk" and isinstance(message, dict):
+            if self._open and self._split_on_id and obj.get("id") != self._last_id:
+                self._end_message(out, term)
+            self._chunk(message)
+            self._open, self._last_id = True, obj.get("id")
+            out += _dumps(obj) + term
+            return
+        if kind in self._ENDS_MESSAGE:
+            self._end_message(out, term)
+            inner = message.get("message") if kind == "messageAdd" and isinstance(message, dict) else message
+            if kind != "chatCompletionError" and isinstance(inner, dict):
+                out += _dumps(obj) + term if self._whole(inner) else line + term
+                return
+        if isinstance(kind, str):
+            self.passed += 1
+        else:
+            self.malformed += 1  # JSON, but not an event
+        out += line + term
+
+    def _chunk(self, message: dict[str, Any]) -> None:
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            message["content"] = self._content.push(content)
+        call = message.get("function_call")
+        if isinstance(call, dict):
+            args = call.get("arguments")
+            if isinstance(args, str) and args:
+                call["arguments"] = self._args.push(args)
+
+    def _whole(self, message: dict[str, Any]) -> bool:
+        """Restore a whole message in place; whether anything changed."""
+        changed = False
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            restored = self._restore_field(content)
+            changed = restored != content
+            message["content"] = restored
+        call = message.get("function_call")
+        if isinstance(call, dict):
+            args = call.get("arguments")
+            if isinstance(args, str) and args:
+                restored = self._restore_field(args)
+                changed = changed or restored != args
+                call["arguments"] = restored
+        return changed
+
+    def _restore_field(self, text: str) -> str:
+        h = _Hold(self._restorer, self._events)
+        return h.push(text) + h.finish()
+
+    def _end_message(self, out: bytearray, term: bytes) -> None:
+        if not self._open:
+            return
+        self._open = False
+        content, args = self._content.finish(), self._args.finish()
+        if not content and not args:
+            return
+        message: dict[str, Any] = {}
+        if content:
+            message["content"] = content
+        if args:
+            message["function_call"] = {"arguments": args}
+        out += _dumps({"type": "chatCompletionChunk", "id": self._last_id, "message": message}) + term
+
+    def _end(self, partial: bytes, out: bytearray) -> None:
+        if partial:
+            self.malformed += 1  # the stream ended mid-line
+            self._line(partial, b"", out)
+            if self._open and (self._content.text or self._args.text):
+                out += b"\n"
+        self._end_message(out, b"\n")
+
+
+class OpenAISseRestorer(_LineStreamRestorer):
+    """OpenAI-compatible server-sent events (``fmt="openai.sse"``): chunk deltas restored per choice."""
+
+    __slots__ = ("_event", "_last", "_newline")
+
+    def __init__(self, restorer: Restorer) -> None:
+        super().__init__(restorer)
+        self._event: list[tuple[bytes, bytes]] = []  # lines of the event being read, with their endings
+        self._last: dict[str, Any] | None = None  # the last chunk (its id, model, ... go on flush events)
+        self._newline = b"\n"
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line or event."""
+        return len(self._partial) + sum(len(line) + len(t) for line, t in self._event)
+
+    def _line(self, line: bytes, term: bytes, out: bytearray) -> None:
+        if line:
+            self._event.append((line, term))
+            return
+        self._newline = term
+        self._dispatch(out)
+        out += term
+
+    def _dispatch(self, out: bytearray) -> None:
+        lines, self._event = self._event, []
+        data = [i for i, (line, _) in enumerate(lines) if line.startswith(b"data:")]
+        if len(data) != 1:
+            if data:  # several data lines: not a shape this format uses
+                self.malformed += 1
+                lines = [(self._restore_bytes(line), t) for line, t in lines]
+            _write(lines, out)
+            return
+        i = data[0]
+        line, term = lines[i]
+        value = line[6:] if line.startswith(b"data: ") else line[5:]
+        if value.strip() == b"[DONE]":
+            self._flush(out)
+            _write(lines, out)
+            return
+        obj = _loads(value)
+        if obj is _INVALID:
+            self.malformed += 1
+            lines[i] = (self._restore_bytes(line), term)
+        elif isinstance(obj, dict) and isinstance(obj.get("choices"), list):
+            self._chunk(obj)
+            lines[i] = (line[: len(line) - len(value)] + _dumps(obj), term)
+        elif isinstance(obj, dict) and "error" in obj:
+            self.passed += 1
+            self._flush(out)
+        else:
+            self.malformed += 1  # JSON of an unknown shape
+        _write(lines, out)
+
+    def _chunk(self, obj: dict[str, Any]) -> None:
+        self._last = obj
+        for n, choice in enumerate(obj["choices"]):
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", n)
+            if not isinstance(index, int | str):
+                index = n
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self._delta(index, delta)
+            if choice.get("finish_reason") is not None:
+                if not isinstance(delta, dict):
+                    delta = choice["delta"] = {}
+                self._finish_choice(index, delta)
+
+    def _delta(self, index: Any, delta: dict[str, Any]) -> None:
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            delta["content"] = self._hold((index, "content")).push(content)
+        call = delta.get("function_call")
+        if isinstance(call, dict):
+            args = call.get("arguments")
+            if isinstance(args, str) and args:
+                call["arguments"] = self._hold((index, "function_call")).push(args)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for m, tool in enumerate(calls):
+                fn = tool.get("function") if isinstance(tool, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
+                    at = tool.get("index", m)
+                    key = (index, "tool_calls", at if isinstance(at, int | str) else m)
+                    fn["arguments"] = self._hold(key).push(fn["arguments"])
+
+    def _tails(self, index: Any) -> dict[str, Any]:
+        """Finish every hold of one choice; the tails as a delta (empty when nothing was held)."""
+        delta: dict[str, Any] = {}
+        for key in [k for k in self._holds if isinstance(k, tuple) and k[0] == index]:
+            tail = self._holds.pop(key).finish()
+            if not tail:
+                continue
+            if key[1] == "content":
+                delta["content"] = tail
+            elif key[1] == "function_call":
+                delta["function_call"] = {"arguments": tail}
+            else:
+                delta.setdefault("tool_calls", []).append({"index": key[2], "function": {"arguments": tail}})
+        return delta
+
+    def _finish_choice(self, index: Any, delta: dict[str, Any]) -> None:
+        """The choice ends in this chunk: its held tails go into this delta."""
+        tails = self._tails(index)
+        if "content" in tails:
+            delta["content"] = (delta.get("content") or "") + tails["content"]
+        if "function_call" in tails:
+            call = delta.get("function_call")
+            if not isinstance(call, dict):
+                call = delta["function_call"] = {}
+            call["arguments"] = (call.get("arguments") or "") + tails["function_call"]["arguments"]
+        for tool in tails.get("tool_calls", ()):
+            calls = delta.get("tool_calls")
+            if not isinstance(calls, list):
+                calls = delta["tool_calls"] = []
+            calls.append(tool)
+
+    def _flush(self, out: bytearray) -> None:
+        """Held tails of every choice go out as one extra chunk event."""
+        indices = list(dict.fromkeys(k[0] for k in self._holds if isinstance(k, tuple)))
+        choices = [{"index": i, "delta": d, "finish_reason": None} for i in indices if (d := self._tails(i))]
+        if not choices:
+            return
+        last = self._last or {}
+        event = {k: (choices if k == "choices" else last[k]) for k in last if k in _FLUSH_KEYS}
+        event.setdefault("choices", choices)
+        out += b"data: " + _dumps(event) + self._newline + self._newline
+
+    def _end(self, partial: bytes, out: bytearray) -> None:
+        if partial:
+            self._event.append((partial, b""))
+        separator = b""
+        if self._event:  # the stream ended mid-line or mid-event
+            self.malformed += 1
+            separator = (b"" if self._event[-1][1] else self._newline) + self._newline
+            self._dispatch(out)
+        flush = bytearray()
+        self._flush(flush)
+        if flush:
+            out += separator + flush
+
+
+_FLUSH_KEYS: Final = frozenset({"id", "object", "created", "model", "choices"})
+
+
+def _write(lines: list[tuple[bytes, bytes]], out: bytearray) -> None:
+    for line, term in lines:
+        out += line
+        out += term
+
+
+# ------------------------------------------------------------------------------------------ factories
+
+
+_CLASSES: Final[dict[str, Callable[[Restorer], StreamRestorer]]] = {
+    "text": TextStreamRestorer,
+    "security.ndjson": SecurityNdjsonRestorer,
+    "observability.ndjson": ObservabilityNdjsonRestorer,
+    "openai.sse": OpenAISseRestorer,
+}
+
+
+def restorer_for(restorer: Restorer, fmt: str) -> StreamRestorer:
+    """A new stream restorer for ``fmt`` (one of :data:`FORMATS`) using ``restorer``'s map.
+
+    >>> r = restorer_for(Restorer({"<USER_NAME_1>": "jdoe"}), "text")
+    >>> r.feed(b"hello <USER_"), r.feed(b"NAME_1>, bye"), r.close()
+    (b'hello ', b'jdoe, bye', b'')
+
+    Raises :class:`~anonymizer.errors.StreamError` for an unknown format.
+    """
+    cls = _CLASSES.get(fmt)
+    if cls is None:
+        raise StreamError(f"unknown stream format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return cls(restorer)
+
+
+def restore_iter(stream: StreamRestorer, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Restore a sync iterable of chunks (a WSGI body, ``httpx.Response.iter_bytes()``); no empty chunks.
+
+    >>> r = restorer_for(Restorer({"<USER_NAME_1>": "jdoe"}), "text")
+    >>> b"".join(restore_iter(r, [b"hi <USER_NAME", b"_1>"]))
+    b'hi jdoe'
+    """
+    feed = stream.feed
+    for chunk in chunks:
+        out = feed(chunk)
+        if out:
+            yield out
+    out = stream.close()
+    if out:
+        yield out
+
+
+async def restore_aiter(stream: StreamRestorer, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Restore an async iterable of chunks (an ASGI body, ``httpx.Response.aiter_bytes()``); no empty chunks."""
+    feed = stream.feed
+    async for chunk in chunks:
+        out = feed(chunk)
+        if out:
+            yield out
+    out = stream.close()
+    if out:
+        yield out
