@@ -18,6 +18,7 @@ __all__ = ["FreeTextFinder", "Span"]
 
 Span = tuple[int, int, str]  # start, end, replacement
 _SEP = "\x00"  # joins texts searched in one call; no pattern may contain it
+_FEW = 12
 
 
 def _is_word(ch: str) -> bool:
@@ -51,7 +52,7 @@ class FreeTextFinder:
         self._bounds = bounds
         self._sep_ok = not any(_SEP in p for p in patterns)
         self._ac: ahocorasick_rs.AhoCorasick | None = None
-        if patterns:
+        if len(patterns) > _FEW:  # for a few patterns, str.find is cheaper than building an automaton
             try:
                 self._ac = ahocorasick_rs.AhoCorasick(patterns)
             except UnicodeEncodeError:  # a lone surrogate in a pattern: use the slow path

@@ -29,6 +29,7 @@ DEFAULT_MIN_LENGTH = 3
 #: Deepest nesting of ``data`` accepted; deeper input raises ``PayloadError`` instead of exhausting the stack.
 MAX_DEPTH = 200
 _MAX_MINT_ATTEMPTS = 32
+_REWRITE_CACHE_SIZE = 4096
 #: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
 #: UUIDv4 contains "-4"); they are also too short to be searched for in free text.
 _MIN_RISKY = 3
@@ -141,6 +142,7 @@ class Session:
         "_more",
         "_replacements",
         "_restorer",
+        "_rewritten",
         "_risky",
         "_variants",
     )
@@ -157,6 +159,9 @@ class Session:
         self._lock = threading.RLock()
         self._restorer: Restorer | None = None
         self._finder: FreeTextFinder | None = None
+        # free text already seen -> its rewritten form; valid until the next token is bound (chat requests
+        # resend the whole history every turn, so the same texts come back again and again)
+        self._rewritten: dict[str, str] = {}
         if replacements:
             self.merge_replacements(replacements)
 
@@ -345,6 +350,8 @@ class Session:
             self._counters[label] = max(self._counters.get(label, 0), int(number))
         self._restorer = None
         self._finder = None
+        if self._rewritten:
+            self._rewritten = {}
 
     def _ordinal(self, label: str) -> int:
         number = self._counters.get(label, 0) + 1
@@ -413,21 +420,30 @@ class Session:
         return self._finder
 
     def _propagate_into(self, kept: list[tuple[Any, Any, str, str]]) -> None:
+        by_original = self._by_original
+        propagate = self._engine._propagate
+        cache = self._rewritten
         rest: list[tuple[Any, Any, str, str]] = []
         for item in kept:
             container, key, text, field = item
-            if text in self._by_original:  # the whole value is an original: its own (string) token
+            if text in by_original:  # the whole value is an original: its own (string) token
                 container[key] = self._value_token(text, field)
-            else:
-                rest.append(item)
-        if not rest or not self._engine._propagate:
+            elif propagate:
+                done = cache.get(text)
+                if done is None:
+                    rest.append(item)
+                elif done is not text:
+                    container[key] = done
+        if not rest:
             return
         finder = self._free_text_finder()
-        if not finder:
-            return
+        if len(cache) > _REWRITE_CACHE_SIZE:
+            cache.clear()
         for (container, key, text, _), spans in zip(rest, finder.spans_many([r[2] for r in rest]), strict=True):
+            done = _apply(text, spans) if spans else text
+            cache[text] = done
             if spans:
-                container[key] = _apply(text, spans)
+                container[key] = done
 
     def _detect(self, texts: Sequence[str]) -> list[list[Finding]]:
         per_text: list[list[Finding]] = [[] for _ in texts]
@@ -451,8 +467,16 @@ class Session:
         return [_resolve_overlaps(fs) for fs in per_text]
 
 
+_DROP, _KEEP, _ANONYMIZE = Action.DROP, Action.KEEP, Action.ANONYMIZE
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 class _Walk:
-    """One pass over ECS data: drop, keep or tokenize each leaf by its dotted field name."""
+    """One pass over ECS data: drop, keep or tokenize each leaf by its dotted field name.
+
+    Written for speed (it runs on every message): exact-type checks first, ``isinstance`` only for the rare
+    Mapping/Sequence subclasses; tokens are minted after the walk, once every original of the call is known.
+    """
 
     __slots__ = ("actions", "kept", "pending", "unknown", "wanted")
 
@@ -464,39 +488,51 @@ class _Walk:
         self.pending: list[tuple[Any, Any, Any, str]] = []  # (container, key, value, field): to tokenize
 
     def action(self, field: str) -> Action:
-        if field in self.wanted:
-            return Action.ANONYMIZE
+        if self.wanted and field in self.wanted:
+            return _ANONYMIZE
         return self.actions.get(field, self.unknown)
 
     def obj(self, node: Mapping[str, Any], prefix: str, depth: int) -> dict[str, Any]:
+        """``prefix`` is the dotted name of ``node`` followed by a dot ("" at the top)."""
         if depth > MAX_DEPTH:
-            raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{prefix}'")])
+            raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{prefix[:-1]}'")])
         out: dict[str, Any] = {}
+        get = self.actions.get
+        unknown = self.unknown
+        wanted = self.wanted
+        keep = self.kept.append
+        pend = self.pending.append
         for key, value in node.items():
-            if not isinstance(key, str):
-                raise PayloadError([Issue((), f"a key under '{prefix or '$'}' is not a string")])
-            field = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, Mapping):
+            if type(key) is not str:
+                raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")])
+            field = prefix + key
+            kind = type(value)
+            if kind in _SCALARS:
+                act = _ANONYMIZE if wanted and field in wanted else get(field, unknown)
+                if act is _KEEP:
+                    out[key] = value
+                    if kind is str:
+                        keep((out, key, value, field))
+                elif act is _ANONYMIZE:
+                    out[key] = value  # replaced by its token once the walk is over
+                    pend((out, key, value, field))
+            elif kind is dict or (kind is not list and isinstance(value, Mapping)):
                 if value:
-                    sub = self.obj(value, field, depth + 1)
+                    sub = self.obj(value, field + ".", depth + 1)
                     if sub:
                         out[key] = sub
-                elif self.action(field) is not Action.DROP:
+                elif self.action(field) is not _DROP:
                     out[key] = {}
-            elif isinstance(value, list | tuple):
+            elif kind is list or kind is tuple:
                 act = self.action(field)
                 if value:
                     items = self.seq(value, field, act, depth + 1)
                     if items:
                         out[key] = items
-                elif act is not Action.DROP:
+                elif act is not _DROP:
                     out[key] = []
             else:
-                act = self.action(field)
-                if act is Action.KEEP:
-                    out[key] = self.keep(out, key, value, field)
-                elif act is Action.ANONYMIZE:
-                    out[key] = self.token(out, key, value, field)
+                self.other(out, key, value, field, self.action(field), depth)
         return out
 
     def seq(self, items: Sequence[Any], field: str, act: Action, depth: int) -> list[Any]:
@@ -504,31 +540,54 @@ class _Walk:
             raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{field}'")])
         out: list[Any] = []
         for value in items:
-            if isinstance(value, Mapping):
-                sub = self.obj(value, field, depth + 1)
+            kind = type(value)
+            if kind in _SCALARS:
+                if act is _KEEP:
+                    if kind is str:
+                        self.kept.append((out, len(out), value, field))
+                    out.append(value)
+                elif act is _ANONYMIZE:
+                    self.pending.append((out, len(out), value, field))
+                    out.append(value)
+            elif kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+                sub = self.obj(value, field + ".", depth + 1)
                 if sub or not value:
                     out.append(sub)
-            elif isinstance(value, list | tuple):
+            elif kind is list or kind is tuple:
                 inner = self.seq(value, field, act, depth + 1)
                 if inner or not value:
                     out.append(inner)
-            elif act is Action.KEEP:
-                out.append(self.keep(out, len(out), value, field))
-            elif act is Action.ANONYMIZE:
-                out.append(self.token(out, len(out), value, field))
+            else:
+                self.other(out, len(out), value, field, act, depth)
         return out
 
-    def keep(self, container: Any, key: Any, value: Any, field: str) -> Any:
-        if isinstance(value, str):
-            self.kept.append((container, key, value, field))
-            return value
-        _check_scalar(value, field)
-        return value
+    def other(self, container: Any, key: Any, value: Any, field: str, act: Action, depth: int) -> None:
+        """The slow path: subclasses of str/int/float/dict/list, and values that are not JSON at all."""
+        if isinstance(value, Mapping):
+            sub = self.obj(value, field + ".", depth + 1)
+            if sub or not value:
+                _put(container, key, sub)
+        elif isinstance(value, list | tuple):
+            items = self.seq(value, field, act, depth + 1)
+            if items or not value:
+                _put(container, key, items)
+        elif act is _DROP:
+            return
+        else:
+            _check_scalar(value, field)  # raises for what is not a JSON value
+            plain = str(value) if isinstance(value, str) else value
+            _put(container, key, plain)
+            if act is _ANONYMIZE:
+                self.pending.append((container, key, plain, field))
+            elif isinstance(plain, str):
+                self.kept.append((container, key, plain, field))
 
-    def token(self, container: Any, key: Any, value: Any, field: str) -> Any:
-        _check_scalar(value, field)
-        self.pending.append((container, key, value, field))
-        return value  # replaced by its token once the walk is over
+
+def _put(container: Any, key: Any, value: Any) -> None:
+    if isinstance(container, list):
+        container.append(value)
+    else:
+        container[key] = value
 
 
 def _check_scalar(value: Any, field: str) -> None:

@@ -45,16 +45,37 @@ _PLACEHOLDER_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_]*)>\Z")
 _MASK_RE = re.compile(r"[A-Z][A-Z0-9_]*_(?:[0-9a-f]{32}|[0-9a-f]{40})\Z")
 _OPENERS = {"[": "]", "{": "}", "<": ">"}
 
-# Token-shaped strings, for the unknown-token report (searched only when a report is asked for).
+# UUID-shaped tokens are found without an automaton: a UUID (or its 32-hex form) is a run of 32+ hex digits
+# and hyphens, and such runs are rare in prose. The text is mapped to bytes ("x" for a hex digit or hyphen,
+# " " for anything else, one byte per character), where bytes.find skips ahead to every run of 32 "x".
+_HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in range(256))
+_HEX_RUN = b"x" * 32
+_UUID_IN_RUN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+# Other token shapes, for the unknown-token report (searched only when a report is asked for).
 _SHAPES_RE = re.compile(
-    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
-    r"|<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+>"
+    r"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+>"
     r"|(?<![0-9A-Za-z_])[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z_])"
 )
 
 
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
+
+
+def _hex_runs(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every run of 32 or more hex digits and hyphens in ``text`` (str indices)."""
+    mapped = text.encode("ascii", "replace").translate(_HEX_MAP)  # one byte per character, positions kept
+    runs: list[tuple[int, int]] = []
+    find = mapped.find
+    pos = find(_HEX_RUN)
+    while pos != -1:
+        end = find(b" ", pos + 32)
+        if end == -1:
+            end = len(mapped)
+        runs.append((pos, end))
+        pos = find(_HEX_RUN, end)
+    return runs
 
 
 def _lower_same_length(text: str) -> str:
@@ -153,6 +174,7 @@ class Restorer:
 
     __slots__ = (
         "_altered",
+        "_alphabet",
         "_exact",
         "_first_chars",
         "_held_keys",
@@ -161,6 +183,7 @@ class Restorer:
         "_lower_targets",
         "_max_len",
         "_originals",
+        "_uuids",
     )
 
     def __init__(self, replacements: Mapping[str, str], *, altered: bool = True) -> None:
@@ -169,17 +192,25 @@ class Restorer:
         foreign: list[str] = []  # tokens of no known shape: restored exactly, never in an altered form
         # key (a lower-case form) -> the tokens it may stand for
         targets: dict[str, list[str]] = {}
+        searched: list[str] = []  # keys found by the automaton (UUID-shaped tokens are found by _scan_hex)
+        self._uuids = False
         for token in self._originals:
             keys = _altered_keys(token) if altered else ()
             if not keys:
                 foreign.append(token)
                 continue
+            is_uuid = _UUID_RE.match(token) is not None
+            self._uuids = self._uuids or is_uuid
             for key in (token.lower(), *keys):
-                bucket = targets.setdefault(key, [])
+                bucket = targets.get(key)
+                if bucket is None:
+                    bucket = targets[key] = []
+                    if not is_uuid:
+                        searched.append(key)
                 if token not in bucket:
                     bucket.append(token)
         self._lower_targets = targets
-        self._lower = LiteralMatcher(list(targets))
+        self._lower = LiteralMatcher(searched)
         self._exact = LiteralMatcher(foreign)
         self._max_len = max((len(t) for t in self._originals), default=0)
         # Stream hold-back: every searchable key (lower-case), sorted, to test "is this a prefix of a key".
@@ -187,10 +218,14 @@ class Restorer:
         self._keys: list[str] = keys_sorted
         # A bare placeholder name can run on (user_name_1 -> user_name_10), so its altered form needs a
         # non-word character after it, and a stream waits for that character. Hex shapes have a fixed length.
+        # The same holds for a UUID without its hyphens: 32 hex digits followed by more are not a token.
         self._held_keys = frozenset(
             m.group(1).lower() for t in self._originals if altered and (m := _PLACEHOLDER_RE.match(t))
-        )
+        ) | frozenset(t.lower().replace("-", "") for t in self._originals if altered and _UUID_RE.match(t))
         self._first_chars = frozenset(k[0] for k in keys_sorted)
+        # Every character of every key: a suffix holding any other character is no key's prefix, so
+        # holdback() only looks at the trailing run of these characters (str.rstrip finds it in C).
+        self._alphabet = "".join(sorted({c for k in keys_sorted for c in k}))
 
     # ------------------------------------------------------------------ public
 
@@ -261,7 +296,7 @@ class Restorer:
         first = self._first_chars
         keys = self._keys
         n = len(low)
-        for i in range(n):
+        for i in range(len(low.rstrip(self._alphabet)), n):
             if low[i] not in first:
                 continue
             suffix = low[i:]
@@ -310,20 +345,58 @@ class Restorer:
     ) -> list[tuple[int, int, str, EventKind]]:
         """Matches to replace: ``(start, end, original, kind)``, non-overlapping, in text order."""
         found: list[tuple[int, int, str, EventKind]] = []
+        if self._uuids or (report is not None and len(text) >= 32):
+            found = self._scan_hex(text, before, report)
         if self._lower.patterns:
             keys = self._lower.patterns
             last_end = 0
+            shaped: list[tuple[int, int, str, EventKind]] = []
             for idx, start, end in self._lower.find(_lower_same_length(text)):
                 hit = self._resolve(text, before, keys[idx], start, end, report)
                 if hit is not None and hit[0] >= last_end:
-                    found.append(hit)
+                    shaped.append(hit)
                     last_end = hit[1]
+            found = _merge(found, shaped) if found else shaped
         if self._exact.patterns:
             exact: list[tuple[int, int, str, EventKind]] = [
-                (s, e, self._originals[self._exact.patterns[i]], "restored")
-                for i, s, e in self._exact.find(text)
+                (s, e, self._originals[self._exact.patterns[i]], "restored") for i, s, e in self._exact.find(text)
             ]
             found = _merge(found, exact) if found else exact
+        return found
+
+    def _scan_hex(
+        self, text: str, before: str, report: list[TokenEvent] | None
+    ) -> list[tuple[int, int, str, EventKind]]:
+        """UUID-shaped tokens: exact ones, altered ones (case changed, hyphens dropped) and, for a report,
+        unknown ones."""
+        found: list[tuple[int, int, str, EventKind]] = []
+        originals = self._originals
+        targets = self._lower_targets
+        for start, end in _hex_runs(text):
+            while text[start] == "-":
+                start += 1
+            while text[end - 1] == "-":
+                end -= 1
+            if end - start < 32:
+                continue
+            run = text[start:end]
+            if end - start == 32 and "-" not in run:
+                spans = [(start, end)]
+            else:
+                spans = [(start + m.start(), start + m.end()) for m in _UUID_IN_RUN.finditer(run)]
+            for s, e in spans:
+                candidate = text[s:e]
+                original = originals.get(candidate)
+                if original is not None:
+                    found.append((s, e, original, "restored"))
+                    continue
+                tokens = targets.get(candidate.lower()) if self._altered else None
+                prev = text[s - 1] if s > 0 else (before[-1] if before else "")
+                standalone = not (prev and _is_word(prev))
+                if tokens and standalone and len(tokens) == 1:
+                    found.append((s, e, originals[tokens[0]], "altered"))
+                elif report is not None and standalone and (tokens or e - s == 36):
+                    report.append(TokenEvent(s, e, "ambiguous" if tokens else "unknown", candidate))
         return found
 
     def _resolve(  # noqa: PLR0917

@@ -1,0 +1,88 @@
+"""Run every benchmark in this folder and print the figures.
+
+    python benchmarks/run.py            # a table, with the SPEC §9 targets
+    python benchmarks/run.py --quick --json
+
+Each ``benchmarks/bench_*.py`` module exposes ``run(quick: bool) -> dict``; the figures are merged into one
+object. Speed figures are ratios against a baseline measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+# figure -> (comparison, target), from SPEC §9 and the issues
+TARGETS: dict[str, tuple[str, float]] = {
+    "restore_speedup_vs_kibana_1000": (">=", 50),
+    "restore_flatness_10_to_10000": ("<=", 1.5),
+    "anonymize_data_vs_orjson": ("<=", 3),
+    "stream_vs_whole_64b": ("<=", 5),
+    "stream_us_per_chunk": ("<=", 2),
+    "detect_speedup_vs_presidio": (">=", 3),
+    "redact_peak_rss_ratio_10k_100k": ("<=", 1.3),
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), "os": platform.system()}
+
+
+def load(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller inputs")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--only", action="append", default=[], help="run only bench_<NAME>.py (repeatable)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    figures: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    failed: list[str] = []
+    for path in sorted(HERE.glob("bench_*.py")):
+        name = path.stem.removeprefix("bench_")
+        if args.only and name not in args.only:
+            continue
+        try:
+            figures.update(load(path).run(args.quick))
+        except Exception as exc:  # report and go on: one broken benchmark must not hide the others
+            failed.append(name)
+            figures[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            mark = ""
+            if key in TARGETS and isinstance(value, int | float):
+                op, target = TARGETS[key]
+                ok = value >= target if op == ">=" else value <= target
+                mark = f"  (target {op} {target}: {'met' if ok else 'MISSED'})"
+            print(f"{key:45} {value}{mark}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
