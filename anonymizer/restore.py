@@ -173,8 +173,8 @@ class Restorer:
     """
 
     __slots__ = (
-        "_altered",
         "_alphabet",
+        "_altered",
         "_exact",
         "_first_chars",
         "_held_keys",
@@ -183,6 +183,8 @@ class Restorer:
         "_lower_targets",
         "_max_len",
         "_originals",
+        "_run",
+        "_run_map",
         "_uuids",
     )
 
@@ -226,6 +228,14 @@ class Restorer:
         # Every character of every key: a suffix holding any other character is no key's prefix, so
         # holdback() only looks at the trailing run of these characters (str.rstrip finds it in C).
         self._alphabet = "".join(sorted({c for k in keys_sorted for c in k}))
+        # restore_prefix() fast path: any token (exact or altered) in a text is a run of at least _run
+        # characters of the alphabet, in either case. _run_map maps those bytes (and "?", which stands for
+        # any non-ASCII character after encode("ascii", "replace")) to "x" and all others to " ".
+        shortest = min((len(k) for k in (*keys_sorted, *self._originals)), default=1)
+        self._run = b"x" * max(1, shortest)
+        self._run_map = bytes(
+            0x78 if b == 0x3F or chr(b).lower() in self._alphabet else 0x20 for b in range(128)
+        ) + b"x" * 128
 
     # ------------------------------------------------------------------ public
 
@@ -324,6 +334,8 @@ class Restorer:
         if not self._originals or not text:
             return text, len(text)
         cut = len(text) - self.holdback(text)
+        if self._run not in text.encode("ascii", "replace").translate(self._run_map):
+            return text[:cut], cut  # no token can be in text: nothing to restore
         parts: list[str] = []
         pos = 0
         for start, end, original, _ in self._scan(text, before):
@@ -399,7 +411,7 @@ class Restorer:
                     report.append(TokenEvent(s, e, "ambiguous" if tokens else "unknown", candidate))
         return found
 
-    def _resolve(  # noqa: PLR0917
+    def _resolve(
         self,
         text: str,
         before: str,
