@@ -47,6 +47,7 @@ __all__ = [
     "RawData",
     "Replacements",
     "TokenGenerator",
+    "chat_complete_messages",
     "default_anonymization_fields",
     "get_anonymized_data",
     "get_anonymized_value",
@@ -61,7 +62,6 @@ __all__ = [
     "replace_anonymized_values_with_original_values",
     "replace_original_values_with_uuid_values",
     "transform_raw_data",
-    "chat_complete_messages",
 ]
 
 #: token -> original, as in Kibana's ``Replacements`` type.

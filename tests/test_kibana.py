@@ -28,6 +28,7 @@ def test_all_is_curated() -> None:
         "RawData",
         "Replacements",
         "TokenGenerator",
+        "chat_complete_messages",
         "default_anonymization_fields",
         "get_anonymized_data",
         "get_anonymized_value",
