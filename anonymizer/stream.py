@@ -552,8 +552,9 @@ class ObservabilityNdjsonRestorer(_LineStreamRestorer):
 
     def _end(self, partial: bytes, out: bytearray) -> None:
         if partial:
-            self.malformed += 1  # the stream ended mid-line
+            counted = self.malformed
             self._line(partial, b"", out)
+            self.malformed = counted + 1  # the stream ended mid-line (counted once)
             if self._open and (self._content.text or self._args.text):
                 out += b"\n"
         self._end_message(out, b"\n")
@@ -585,6 +586,9 @@ class OpenAISseRestorer(_LineStreamRestorer):
 
     def _dispatch(self, out: bytearray) -> None:
         lines, self._event = self._event, []
+        if not all(_sse_field(line) for line, _ in lines):  # not SSE: restored as text
+            self.malformed += 1
+            lines = [(ln if _sse_field(ln) else self._restore_bytes(ln), t) for ln, t in lines]
         data = [i for i, (line, _) in enumerate(lines) if line.startswith(b"data:")]
         if len(data) != 1:
             if data:  # several data lines: not a shape this format uses
@@ -694,9 +698,10 @@ class OpenAISseRestorer(_LineStreamRestorer):
             self._event.append((partial, b""))
         separator = b""
         if self._event:  # the stream ended mid-line or mid-event
-            self.malformed += 1
+            counted = self.malformed
             separator = (b"" if self._event[-1][1] else self._newline) + self._newline
             self._dispatch(out)
+            self.malformed = counted + 1
         flush = bytearray()
         self._flush(flush)
         if flush:
@@ -704,6 +709,12 @@ class OpenAISseRestorer(_LineStreamRestorer):
 
 
 _FLUSH_KEYS: Final = frozenset({"id", "object", "created", "model", "choices"})
+_SSE_FIELDS: Final = frozenset({b"data", b"event", b"id", b"retry", b""})  # b"": a comment
+
+
+def _sse_field(line: bytes) -> bool:
+    """Whether ``line`` is an SSE field this format knows (or a comment)."""
+    return line.partition(b":")[0] in _SSE_FIELDS
 
 
 def _write(lines: list[tuple[bytes, bytes]], out: bytearray) -> None:

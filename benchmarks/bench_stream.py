@@ -16,7 +16,11 @@ import time
 from anonymizer import Anonymizer, FieldPolicy
 from anonymizer.stream import restorer_for
 
-_WORDS = ["the", "host", "was", "seen", "logging", "on", "from", "an", "internal", "address", "after", "the", "alert", "fired", "and", "the", "analyst", "checked", "process", "tree", "network", "events", "file", "hashes", "and", "the", "related", "user", "sessions", "before", "closing", "it"]
+_PROSE = (
+    "the host was seen logging on from an internal address after the alert fired and the analyst "
+    "checked process tree network events file hashes and the related user sessions before closing it"
+)
+_WORDS = _PROSE.split()
 
 
 def _answer(tokens: list[str], size: int, rng: random.Random) -> str:
