@@ -126,9 +126,7 @@ class KeyedTokens:
     __slots__ = ("_key",)
 
     def __init__(self, key: bytes) -> None:
-        if not isinstance(key, bytes | bytearray) or len(key) < 16:
-            raise ValueError("keyed tokens need a key of at least 16 bytes")
-        self._key = bytes(key)
+        self._key = _key_bytes(key)
 
     def mint(self, original: str, context: TokenContext) -> str:
         """The UUIDv8 derived from HMAC-SHA256(key, original) (and the attempt number on a retry)."""
@@ -167,7 +165,7 @@ class MaskTokens:
     __slots__ = ("_key",)
 
     def __init__(self, key: bytes | None = None) -> None:
-        self._key = bytes(key) if key is not None else None
+        self._key = _key_bytes(key) if key is not None else None
 
     def mint(self, original: str, context: TokenContext) -> str:
         """The mask of ``original`` for its class (a retry hashes the value with the attempt number)."""
@@ -176,6 +174,15 @@ class MaskTokens:
 
     def __repr__(self) -> str:
         return "MaskTokens(key=<hidden>)" if self._key is not None else "MaskTokens()"
+
+
+def _key_bytes(key: bytes | bytearray | str) -> bytes:
+    """A key as bytes (a ``str`` is taken as UTF-8). Use 32 random bytes; shorter keys are weaker."""
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, bytes | bytearray) or not key:
+        raise ValueError("a token key must be non-empty bytes (for example 32 bytes read from a key file)")
+    return bytes(key)
 
 
 # object-hash 1.3/3.x serializes {value, class_name} with this fixed preamble (the prototype walk of a
@@ -217,7 +224,7 @@ def entity_mask(value: str, class_name: str, *, key: bytes | None = None, field:
         return f"{class_name}_{digest}"
     scope = class_name if field is None else field
     message = f"{len(class_name)}:{class_name}:{len(scope)}:{scope}:{value}"
-    mac = hmac.new(bytes(key), message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    mac = hmac.new(_key_bytes(key), message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
     return f"{class_name}_{mac[:32]}"
 
 
