@@ -1,0 +1,99 @@
+"""Peak memory of ``anonymizer redact`` must not grow with the input: run it on two export sizes and compare.
+
+Run ``python tests/cli_memory.py`` (10,000 and 100,000 records; prints the peak-RSS ratio, target <= 1.3, and
+records/s). ``tests/test_cli_memory.py`` runs the same measurement at smaller sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+__all__ = ["measure", "peak_rss", "write_export"]
+
+_SCRIPT = shutil.which("anonymizer") or str(Path(sys.executable).parent / "anonymizer")
+
+
+def _conversation(i: int) -> dict[str, Any]:
+    """A realistic conversation (four replacements, originals and tokens in its text), distinct per ``i``."""
+    t = [str(uuid.UUID(int=(i << 8) + k, version=4)) for k in range(4)]
+    user, host, ip, mail = (
+        f"user{i:06d}",
+        f"host-{i:06d}.corp.local",
+        f"10.{i % 250}.{i % 97}.{i % 13}",
+        f"u{i}@corp.local",
+    )
+    return {
+        "id": str(uuid.UUID(int=i + 1, version=4)),
+        "title": f"Failed logins for {user}",
+        "category": "assistant",
+        "createdAt": "2024-08-02T07:19:08.124Z",
+        "users": [{"id": "u_mGBROF_q5bmFCATbLXAcCwKa0k8JvONAwSruelyKA5E_0", "name": "elastic"}],
+        "apiConfig": {"connectorId": "86ab-471c", "actionTypeId": ".gen-ai", "model": "gpt-4o"},
+        "messages": [
+            {"role": "user", "content": f"Why did {user} ({mail}) log in to {host} from {ip}?", "timestamp": "t"},
+            {"role": "assistant", "content": f"{t[0]} logged in to {t[1]} from {t[2]}; ask {t[3]}.", "timestamp": "t"},
+            {"role": "user", "content": "Summarize the alerts of the last 24 hours, please. " * 4, "timestamp": "t"},
+        ],
+        "replacements": {t[0]: user, t[1]: host, t[2]: ip, t[3]: mail},
+        "namespace": "default",
+    }
+
+
+def write_export(path: Path, records: int) -> None:
+    """Write an NDJSON export of ``records`` conversations."""
+    with path.open("w") as f:
+        for i in range(records):
+            f.write(json.dumps(_conversation(i)) + "\n")
+
+
+def peak_rss(args: list[str]) -> tuple[int, float]:
+    """Run a command; return its peak resident set size in KiB and its wall time in seconds."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read() if proc.stderr else b""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[:2]} exited with {proc.returncode}: {err.decode(errors='replace')[-500:]}")
+    return int(usage.ru_maxrss), elapsed
+
+
+def measure(small: int = 10_000, large: int = 100_000) -> dict[str, float | int]:
+    """Redact exports of ``small`` and ``large`` records; peak RSS of each, their ratio and records/s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out: dict[str, float | int] = {}
+        for name, size in (("small", small), ("large", large)):
+            export = Path(tmp) / f"export-{size}.ndjson"
+            write_export(export, size)
+            rss, seconds = peak_rss(
+                [_SCRIPT, "redact", str(export), "-o", str(Path(tmp) / "out.ndjson"), "--replacements-out",
+                 str(Path(tmp) / "r.ndjson"), "--quiet"]
+            )  # fmt: skip
+            export.unlink()
+            out[f"{name}_records"] = size
+            out[f"{name}_peak_rss_kib"] = rss
+            out[f"{name}_records_per_s"] = size / seconds
+        out["peak_rss_ratio"] = out["large_peak_rss_kib"] / out["small_peak_rss_kib"]
+        return out
+
+
+def main() -> None:
+    """Print the figures for 10,000 and 100,000 records."""
+    figures = measure()
+    for key, value in figures.items():
+        print(f"{key:24} {value:,.2f}" if isinstance(value, float) else f"{key:24} {value:,}")
+    print("target: peak_rss_ratio <= 1.3 ->", "ok" if figures["peak_rss_ratio"] <= 1.3 else "FAILED")
+
+
+if __name__ == "__main__":
+    main()

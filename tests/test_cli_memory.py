@@ -1,0 +1,16 @@
+"""Peak memory of ``anonymizer redact`` does not grow with input size (the figures at scale: tests/cli_memory.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cli_memory import measure  # noqa: E402
+
+
+def test_peak_memory_is_flat_in_input_size() -> None:
+    """Redacting 20,000 records peaks at no more than 1.3x the memory of redacting 2,000."""
+    figures = measure(2_000, 20_000)
+    assert figures["peak_rss_ratio"] <= 1.3, figures
