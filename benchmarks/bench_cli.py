@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from cli_memory import measure  # noqa: E402
+from cli_memory import measure
 
 
 def run(quick: bool) -> dict[str, float | int | str]:

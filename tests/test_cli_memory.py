@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_memory import measure  # noqa: E402
+from cli_memory import measure
 
 
 def test_peak_memory_is_flat_in_input_size() -> None:

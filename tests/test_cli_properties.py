@@ -17,7 +17,7 @@ _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Heal
 
 
 def _originals(record: dict[str, Any]) -> set[str]:
-    convs = record["data"] if "data" in record else [record]
+    convs = record.get("data", [record])
     return {v for c in convs for v in (c.get("replacements") or {}).values()}
 
 
