@@ -30,6 +30,7 @@ DEFAULT_MIN_LENGTH = 3
 MAX_DEPTH = 200
 _MAX_MINT_ATTEMPTS = 32
 _REWRITE_CACHE_SIZE = 4096
+_PLAN_CACHE_SIZE = 64
 #: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
 #: UUIDv4 contains "-4"); they are also too short to be searched for in free text.
 _MIN_RISKY = 3
@@ -141,6 +142,7 @@ class Session:
         "_lock",
         "_more",
         "_replacements",
+        "_plans",
         "_restorer",
         "_rewritten",
         "_risky",
@@ -162,6 +164,9 @@ class Session:
         # free text already seen -> its rewritten form; valid until the next token is bound (chat requests
         # resend the whole history every turn, so the same texts come back again and again)
         self._rewritten: dict[str, str] = {}
+        # fields_to_anonymize -> {prefix -> {key -> (dotted field, action)}}: field names and their actions,
+        # computed once per shape of data instead of once per leaf
+        self._plans: dict[frozenset[str], dict[str, dict[str, tuple[str, Action]]]] = {}
         if replacements:
             self.merge_replacements(replacements)
 
@@ -236,7 +241,12 @@ class Session:
         actions: Mapping[str, Action] = policy._actions
         unknown = policy._unknown_action
         with self._lock:
-            walker = _Walk(actions, unknown, wanted)
+            plans = self._plans.get(wanted)
+            if plans is None:
+                if len(self._plans) >= _PLAN_CACHE_SIZE:
+                    self._plans.clear()
+                plans = self._plans[wanted] = {}
+            walker = _Walk(actions, unknown, wanted, plans)
             out = walker.obj(data, "", 0)
             if walker.pending:
                 self._tokenize_pending(walker.pending)
@@ -478,12 +488,19 @@ class _Walk:
     Mapping/Sequence subclasses; tokens are minted after the walk, once every original of the call is known.
     """
 
-    __slots__ = ("actions", "kept", "pending", "unknown", "wanted")
+    __slots__ = ("actions", "kept", "pending", "plans", "unknown", "wanted")
 
-    def __init__(self, actions: Mapping[str, Action], unknown: Action, wanted: frozenset[str]) -> None:
+    def __init__(
+        self,
+        actions: Mapping[str, Action],
+        unknown: Action,
+        wanted: frozenset[str],
+        plans: dict[str, dict[str, tuple[str, Action]]],
+    ) -> None:
         self.actions = actions
         self.unknown = unknown
         self.wanted = wanted
+        self.plans = plans
         self.kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field): free text to hide in
         self.pending: list[tuple[Any, Any, Any, str]] = []  # (container, key, value, field): to tokenize
 
@@ -497,18 +514,25 @@ class _Walk:
         if depth > MAX_DEPTH:
             raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{prefix[:-1]}'")])
         out: dict[str, Any] = {}
-        get = self.actions.get
-        unknown = self.unknown
-        wanted = self.wanted
+        plan = self.plans.get(prefix)
+        if plan is None:
+            if len(self.plans) >= _PLAN_CACHE_SIZE * 16:
+                self.plans.clear()
+            plan = self.plans[prefix] = {}
+        known = plan.get
         keep = self.kept.append
         pend = self.pending.append
         for key, value in node.items():
-            if type(key) is not str:
-                raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")])
-            field = prefix + key
+            entry = known(key)
+            if entry is None:
+                if type(key) is not str:
+                    raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")])
+                if len(plan) >= _PLAN_CACHE_SIZE * 16:
+                    plan.clear()
+                entry = plan[key] = (prefix + key, self.action(prefix + key))
+            field, act = entry
             kind = type(value)
             if kind in _SCALARS:
-                act = _ANONYMIZE if wanted and field in wanted else get(field, unknown)
                 if act is _KEEP:
                     out[key] = value
                     if kind is str:
@@ -521,10 +545,9 @@ class _Walk:
                     sub = self.obj(value, field + ".", depth + 1)
                     if sub:
                         out[key] = sub
-                elif self.action(field) is not _DROP:
+                elif act is not _DROP:
                     out[key] = {}
             elif kind is list or kind is tuple:
-                act = self.action(field)
                 if value:
                     items = self.seq(value, field, act, depth + 1)
                     if items:
@@ -532,7 +555,7 @@ class _Walk:
                 elif act is not _DROP:
                     out[key] = []
             else:
-                self.other(out, key, value, field, self.action(field), depth)
+                self.other(out, key, value, field, act, depth)
         return out
 
     def seq(self, items: Sequence[Any], field: str, act: Action, depth: int) -> list[Any]:
