@@ -177,8 +177,8 @@ class _Outputs:
     def __init__(self) -> None:
         self.files: list[AtomicOutput] = []
 
-    def open(self, path: str) -> AtomicOutput:
-        out = AtomicOutput(path)
+    def open(self, path: str, *, private: bool = False) -> AtomicOutput:
+        out = AtomicOutput(path, private=private)
         self.files.append(out)
         return out
 
@@ -214,7 +214,9 @@ def _records(source: Any, fmt: Format, rejects: _Rejects) -> Iterator[tuple[int,
     except UnicodeDecodeError:
         rejects.add(0, "the input is not UTF-8; the rest of the input was not read")
     except ValueError as exc:  # a broken array or document: what follows cannot be split into records
-        rejects.add(_line_of(exc), f"{exc}; the rest of the input was not read")
+        line = _line_of(exc)
+        reason = str(exc).split(": ", 1)[1] if line else str(exc)
+        rejects.add(line, f"{reason}; the rest of the input was not read")
 
 
 def _line_of(exc: ValueError) -> int:
@@ -261,7 +263,9 @@ def _redact(args: argparse.Namespace) -> int:
         out = outputs.open(args.output)
         writer = RecordWriter(out.stream, fmt)
         repl = (
-            ReplacementsWriter(outputs.open(args.replacements_out).stream, encrypt) if args.replacements_out else None
+            ReplacementsWriter(outputs.open(args.replacements_out, private=True).stream, encrypt)
+            if args.replacements_out
+            else None
         )
         rejects = _Rejects(outputs.open(args.reject_file) if args.reject_file else None)
         progress = Progress("redact", total_bytes=source.size)

@@ -263,3 +263,25 @@ def test_empty_input(tmp_path: Path, kind: str) -> None:
     out = tmp_path / "out.ndjson"
     done = run("redact", source, "-o", out, "--no-replacements")
     assert done.returncode == 0 and out.read_text() == ""
+
+
+def test_broken_array_keeps_the_elements_before_the_break(tmp_path: Path) -> None:
+    """An array broken in its third element keeps the first two and rejects the rest with the line; exit code 1."""
+    elements = [json.dumps(c) for c in conversations()[:4]]
+    elements[2] = elements[2].replace('"id":', '"id"', 1)
+    source = tmp_path / "broken.json"
+    source.write_text("[\n" + ",\n".join(elements) + "\n]\n")
+    out, rejects = tmp_path / "out.json", tmp_path / "rejects.ndjson"
+    done = run("redact", source, "-o", out, "--no-replacements", "--reject-file", rejects)
+    assert done.returncode == 1
+    assert len(json.loads(out.read_text())) == 2
+    assert [r["line"] for r in ndjson(rejects)] == [4]
+
+
+def test_replacements_file_is_private_and_output_is_not(tmp_path: Path) -> None:
+    """The replacements file is readable by its owner only; the redacted export gets the usual mode."""
+    redacted, replacements, _ = roundtrip(tmp_path, EXPORT)
+    assert replacements.stat().st_mode & 0o077 == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert redacted.stat().st_mode & 0o777 == 0o666 & ~umask

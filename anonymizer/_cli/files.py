@@ -130,12 +130,14 @@ def open_input(path: str) -> Input:
 class AtomicOutput:
     """A file written to a temporary name next to its target and renamed into place by :meth:`commit`.
 
-    ``-`` writes to stdout directly. A ``.gz`` target is gzip-compressed. :meth:`discard` (also on an exception
-    inside ``with``) removes the temporary file, so a failed run never leaves a file that looks complete.
+    ``-`` writes to stdout directly. A ``.gz`` target is gzip-compressed. :meth:`discard` removes
+    the temporary file, so a failed run never leaves a file that looks complete.
+    The file gets the usual mode (``0o666`` less the umask) unless ``private`` (owner only: replacements).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, private: bool = False) -> None:
         self.path = path
+        self.private = private  # keep mkstemp's owner-only mode (replacements hold the originals)
         self._tmp: str | None = None
         self._file: IO[bytes] | None = None
         if path == "-":
@@ -161,6 +163,10 @@ class AtomicOutput:
         assert self._file is not None
         self._file.flush()
         os.fsync(self._file.fileno())
+        if not self.private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(self._file.fileno(), 0o666 & ~umask)
         self._file.close()
         os.replace(self._tmp, self.path)
         self._tmp = None
