@@ -246,10 +246,18 @@ class Session:
                 if len(self._plans) >= _PLAN_CACHE_SIZE:
                     self._plans.clear()
                 plans = self._plans[wanted] = {}
-            walker = _Walk(actions, unknown, wanted, plans)
+            cached = self._rewritten
+            walker = _Walk(actions, unknown, wanted, plans, cached)
             out = walker.obj(data, "", 0)
             if walker.pending:
+                bound = len(self._replacements)
                 self._tokenize_pending(walker.pending)
+                if cached and len(self._replacements) != bound:
+                    # new tokens: the cached rewrites this walk used may miss them; walk again (every value
+                    # of the data is known now, so this second walk mints nothing)
+                    walker = _Walk(actions, unknown, wanted, plans, self._rewritten)
+                    out = walker.obj(data, "", 0)
+                    self._tokenize_pending(walker.pending)
             if walker.kept:
                 self._propagate_into(walker.kept)
         return out
@@ -430,25 +438,24 @@ class Session:
         return self._finder
 
     def _propagate_into(self, kept: list[tuple[Any, Any, str, str]]) -> None:
+        """Rewrite passed-through strings the walk found no cached rewrite for; cache the results."""
         by_original = self._by_original
         propagate = self._engine._propagate
         cache = self._rewritten
+        if len(cache) > _REWRITE_CACHE_SIZE:
+            cache.clear()
         rest: list[tuple[Any, Any, str, str]] = []
         for item in kept:
             container, key, text, field = item
             if text in by_original:  # the whole value is an original: its own (string) token
-                container[key] = self._value_token(text, field)
+                container[key] = cache[text] = self._value_token(text, field)
             elif propagate:
-                done = cache.get(text)
-                if done is None:
-                    rest.append(item)
-                elif done is not text:
-                    container[key] = done
+                rest.append(item)
+            else:
+                cache[text] = text
         if not rest:
             return
         finder = self._free_text_finder()
-        if len(cache) > _REWRITE_CACHE_SIZE:
-            cache.clear()
         for (container, key, text, _), spans in zip(rest, finder.spans_many([r[2] for r in rest]), strict=True):
             done = _apply(text, spans) if spans else text
             cache[text] = done
@@ -488,7 +495,7 @@ class _Walk:
     Mapping/Sequence subclasses; tokens are minted after the walk, once every original of the call is known.
     """
 
-    __slots__ = ("actions", "kept", "pending", "plans", "unknown", "wanted")
+    __slots__ = ("actions", "kept", "pending", "plans", "rewritten", "unknown", "wanted")
 
     def __init__(
         self,
@@ -496,11 +503,13 @@ class _Walk:
         unknown: Action,
         wanted: frozenset[str],
         plans: dict[str, dict[str, tuple[str, Action]]],
+        rewritten: dict[str, str],
     ) -> None:
         self.actions = actions
         self.unknown = unknown
         self.wanted = wanted
         self.plans = plans
+        self.rewritten = rewritten  # passed-through text -> its rewritten form, from earlier calls
         self.kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field): free text to hide in
         self.pending: list[tuple[Any, Any, Any, str]] = []  # (container, key, value, field): to tokenize
 
@@ -522,6 +531,7 @@ class _Walk:
         known = plan.get
         keep = self.kept.append
         pend = self.pending.append
+        cached = self.rewritten.get
         for key, value in node.items():
             entry = known(key)
             if entry is None:
@@ -534,9 +544,14 @@ class _Walk:
             kind = type(value)
             if kind in _SCALARS:
                 if act is _KEEP:
-                    out[key] = value
                     if kind is str:
-                        keep((out, key, value, field))
+                        done = cached(value)
+                        if done is None:
+                            keep((out, key, value, field))
+                            done = value
+                        out[key] = done
+                    else:
+                        out[key] = value
                 elif act is _ANONYMIZE:
                     out[key] = value  # replaced by its token once the walk is over
                     pend((out, key, value, field))
@@ -567,8 +582,13 @@ class _Walk:
             if kind in _SCALARS:
                 if act is _KEEP:
                     if kind is str:
-                        self.kept.append((out, len(out), value, field))
-                    out.append(value)
+                        done = self.rewritten.get(value)
+                        if done is None:
+                            self.kept.append((out, len(out), value, field))
+                            done = value
+                        out.append(done)
+                    else:
+                        out.append(value)
                 elif act is _ANONYMIZE:
                     self.pending.append((out, len(out), value, field))
                     out.append(value)
