@@ -89,9 +89,7 @@ class FieldPolicy:
     # ------------------------------------------------------------ construction
 
     @classmethod
-    def from_fields(
-        cls, fields: Iterable[Any] | Mapping[str, Any], *, unknown: Unknown = "drop"
-    ) -> FieldPolicy:
+    def from_fields(cls, fields: Iterable[Any] | Mapping[str, Any], *, unknown: Unknown = "drop") -> FieldPolicy:
         """Build a policy from Kibana anonymization fields.
 
         Accepts a list of dicts or objects with ``field``/``allowed``/``anonymized``, or a ``_find`` response
@@ -103,9 +101,7 @@ class FieldPolicy:
         if isinstance(fields, Mapping):
             key = "all" if isinstance(fields.get("all"), list) else "data"
             if not isinstance(fields.get(key), list):
-                raise PolicyError(
-                    "$: expected a list of anonymization fields or a _find response with 'data'"
-                )
+                raise PolicyError("$: expected a list of anonymization fields or a _find response with 'data'")
             items, root = fields[key], f"$.{key}"
         elif isinstance(fields, str | bytes):
             raise PolicyError("$: expected a list of anonymization fields, got a string")

@@ -1,6 +1,6 @@
 """Anonymize Kibana's security chat/complete example, show what the model gets, restore the model's answer.
 
-    python examples/chat_complete.py
+python examples/chat_complete.py
 """
 
 from __future__ import annotations

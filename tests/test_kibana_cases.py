@@ -121,9 +121,7 @@ def test_cases_are_well_formed() -> None:
 
 def test_ported_cases_cover_every_kibana_test_file() -> None:
     """The ported cases come from each of Kibana's six helper test files."""
-    sources = {
-        c["source"].split(" ")[1].rsplit("/", 2)[-2] for c in CASES if c["source"].startswith("elastic/")
-    }
+    sources = {c["source"].split(" ")[1].rsplit("/", 2)[-2] for c in CASES if c["source"].startswith("elastic/")}
     assert sources == {
         "helpers",
         "get_anonymized_value",
