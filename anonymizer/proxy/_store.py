@@ -1,0 +1,391 @@
+"""Replacement stores: where the proxy keeps each conversation's map (token -> original) between requests.
+
+A store is keyed by ``(user, conversation)``: ``user`` is an opaque identity derived from the caller's credential
+(never the credential itself, see :func:`anonymizer.proxy.user_identity`), ``conversation`` a conversation key.
+Maps only grow: :meth:`ReplacementStore.merge` adds bindings atomically and refuses to rebind a token to another
+original. The maps hold the originals: they are the sensitive artifact of the whole system, protect the SQLite
+file (mode 0600, created so) or the Redis instance accordingly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from anonymizer.errors import ReplacementsError
+
+__all__ = [
+    "MemoryStore",
+    "RedisStore",
+    "ReplacementConflictError",
+    "ReplacementStore",
+    "SQLiteStore",
+    "StoreError",
+    "store_from_url",
+]
+
+T = TypeVar("T")
+
+_SQL_CHUNK = 500  # tokens per "IN (...)" query, well under SQLite's variable limit
+_REDIS_PREFIX = "anonymizer:replacements:"
+_WATCH_ATTEMPTS = 16
+
+
+class ReplacementConflictError(ReplacementsError):
+    """A merge tried to bind a token that the store already binds to another original. Nothing was written.
+
+    ``tokens`` lists the conflicting tokens (tokens are what the model sees; the originals are never named).
+    """
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self.tokens: tuple[str, ...] = tuple(tokens)
+        shown = ", ".join(self.tokens[:3]) + (", ..." if len(self.tokens) > 3 else "")
+        super().__init__(f"{len(self.tokens)} token(s) already bound to another original: {shown}")
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or used (I/O error, Redis down, closed store)."""
+
+
+@runtime_checkable
+class ReplacementStore(Protocol):
+    """What the proxy needs of a store. Every method is a coroutine; implementations must be task-safe.
+
+    Example, a store that keeps nothing (every request starts a fresh map)::
+
+        class Forgetful:
+            async def load(self, user, conversation): return {}
+            async def merge(self, user, conversation, mapping): pass
+            async def delete(self, user, conversation): pass
+            async def ping(self): pass
+            async def aclose(self): pass
+    """
+
+    async def load(self, user: str, conversation: str) -> dict[str, str]:
+        """The stored map of a conversation, in the order tokens were bound (``{}`` when there is none)."""
+        ...
+
+    async def merge(self, user: str, conversation: str, mapping: Mapping[str, str]) -> None:
+        """Add ``mapping`` atomically: all of it or, on a conflict, nothing (:class:`ReplacementConflictError`)."""
+        ...
+
+    async def delete(self, user: str, conversation: str) -> None:
+        """Forget a conversation's map."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` when the store cannot be used."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+def _check(mapping: Mapping[str, str]) -> list[tuple[str, str]]:
+    items = list(mapping.items())
+    for token, original in items:
+        if not isinstance(token, str) or not token or not isinstance(original, str):
+            raise ReplacementsError("a replacements map holds non-empty string tokens and string originals")
+    return items
+
+
+# ----------------------------------------------------------------------------------------------- memory
+
+
+class MemoryStore:
+    """A store in this process's memory: for tests, benchmarks and single-process setups that may forget."""
+
+    def __init__(self) -> None:
+        self._maps: dict[tuple[str, str], dict[str, str]] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self, user: str, conversation: str) -> dict[str, str]:
+        """See :meth:`ReplacementStore.load`."""
+        return dict(self._maps.get((user, conversation), {}))
+
+    async def merge(self, user: str, conversation: str, mapping: Mapping[str, str]) -> None:
+        """See :meth:`ReplacementStore.merge`."""
+        items = _check(mapping)
+        async with self._lock:
+            current = self._maps.setdefault((user, conversation), {})
+            conflicts = [t for t, o in items if current.get(t, o) != o]
+            if conflicts:
+                raise ReplacementConflictError(conflicts)
+            for token, original in items:
+                current.setdefault(token, original)
+
+    async def delete(self, user: str, conversation: str) -> None:
+        """See :meth:`ReplacementStore.delete`."""
+        self._maps.pop((user, conversation), None)
+
+    async def ping(self) -> None:
+        """Always usable."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore: {len(self._maps)} conversations>"
+
+
+# ----------------------------------------------------------------------------------------------- SQLite
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS replacements (
+    seq INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    token TEXT NOT NULL,
+    original TEXT NOT NULL,
+    UNIQUE (user, conversation, token)
+)
+"""
+
+
+class SQLiteStore:
+    """Maps in a SQLite file (WAL): survives restarts; several proxy processes may share the file.
+
+    Every SQLite call runs on one dedicated thread that owns the connection, never on the event loop. A merge
+    is one ``BEGIN IMMEDIATE`` transaction: conflict check, then ``INSERT OR IGNORE``. The file is created with
+    mode 0600; it holds every original the proxy has seen, so keep it on an encrypted, access-controlled disk.
+
+    ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``"NORMAL"`` (default) loses nothing when the process
+    dies, ``"FULL"`` nothing on power loss either (an fsync per merge).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        self._path = os.fspath(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anonymizer-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self._path!r})"
+
+    # All of the following run on the store's thread.
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if self._path != ":memory:" and not os.path.exists(self._path):
+                fd = os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def _load(self, user: str, conversation: str) -> dict[str, str]:
+        rows = self._connect().execute(
+            "SELECT token, original FROM replacements WHERE user = ? AND conversation = ? ORDER BY seq",
+            (user, conversation),
+        )
+        return dict(rows.fetchall())
+
+    def _merge(self, user: str, conversation: str, items: list[tuple[str, str]]) -> None:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conflicts: list[str] = []
+            for start in range(0, len(items), _SQL_CHUNK):
+                part = dict(items[start : start + _SQL_CHUNK])
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
+                    "SELECT token, original FROM replacements WHERE user = ? AND conversation = ? "
+                    f"AND token IN ({marks})",
+                    (user, conversation, *part),
+                ).fetchall()
+                conflicts.extend(token for token, original in rows if part[token] != original)
+            if conflicts:
+                raise ReplacementConflictError(conflicts)
+            conn.executemany(
+                "INSERT OR IGNORE INTO replacements (user, conversation, token, original) VALUES (?, ?, ?, ?)",
+                [(user, conversation, token, original) for token, original in items],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _delete(self, user: str, conversation: str) -> None:
+        self._connect().execute("DELETE FROM replacements WHERE user = ? AND conversation = ?", (user, conversation))
+
+    def _ping(self) -> None:
+        self._connect().execute("SELECT count(*) FROM replacements WHERE 0").fetchall()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self._path}: {type(exc).__name__}: {exc}") from None
+        except RuntimeError as exc:  # the executor was shut down meanwhile
+            raise StoreError(f"SQLite store {self._path}: {exc}") from None
+
+    async def load(self, user: str, conversation: str) -> dict[str, str]:
+        """See :meth:`ReplacementStore.load`."""
+        return await self._run(self._load, user, conversation)
+
+    async def merge(self, user: str, conversation: str, mapping: Mapping[str, str]) -> None:
+        """See :meth:`ReplacementStore.merge`."""
+        items = _check(mapping)
+        if items:
+            await self._run(self._merge, user, conversation, items)
+
+    async def delete(self, user: str, conversation: str) -> None:
+        """See :meth:`ReplacementStore.delete`."""
+        await self._run(self._delete, user, conversation)
+
+    async def ping(self) -> None:
+        """Open the file if needed and run a query."""
+        await self._run(self._ping)
+
+    async def aclose(self) -> None:
+        """Close the connection and stop the store's thread. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+
+# ------------------------------------------------------------------------------------------------ Redis
+
+
+class RedisStore:
+    """Maps in Redis, one hash per conversation (``<prefix><user>:<conversation>``, field token -> original).
+
+    For several proxy replicas. A merge is optimistic: ``WATCH`` the hash, check the tokens with ``HMGET``, then
+    ``HSETNX`` each one inside ``MULTI``/``EXEC`` (retried when another client changed the hash meanwhile), so it
+    is all or nothing. Pass a URL (``redis://host:6379/0``) or a ``redis.asyncio.Redis`` client; a client passed
+    in is not closed by :meth:`aclose`. Hash field order is not kept by Redis; the order of a loaded map only
+    matters when an original has several tokens, and every one of them still restores.
+    """
+
+    def __init__(self, url_or_client: Any, *, prefix: str = _REDIS_PREFIX) -> None:
+        if isinstance(url_or_client, str):
+            import redis.asyncio as aioredis
+
+            self._client: Any = aioredis.Redis.from_url(url_or_client)
+            self._owned = True
+        else:
+            self._client = url_or_client
+            self._owned = False
+        self._prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"RedisStore(prefix={self._prefix!r})"
+
+    def _key(self, user: str, conversation: str) -> str:
+        # the user is a hex digest (no ':'), so the key is unambiguous whatever the conversation key holds
+        return f"{self._prefix}{user}:{conversation}"
+
+    async def load(self, user: str, conversation: str) -> dict[str, str]:
+        """See :meth:`ReplacementStore.load`."""
+        try:
+            raw = await self._client.hgetall(self._key(user, conversation))
+        except Exception as exc:
+            raise StoreError(f"Redis store: {type(exc).__name__}") from None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def merge(self, user: str, conversation: str, mapping: Mapping[str, str]) -> None:
+        """See :meth:`ReplacementStore.merge`."""
+        from redis.exceptions import WatchError
+
+        items = _check(mapping)
+        if not items:
+            return
+        key = self._key(user, conversation)
+        tokens = [t for t, _ in items]
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                for _ in range(_WATCH_ATTEMPTS):
+                    try:
+                        await pipe.watch(key)
+                        current = await pipe.hmget(key, tokens)
+                        conflicts = [
+                            t for (t, o), c in zip(items, current, strict=True) if c is not None and _text(c) != o
+                        ]
+                        if conflicts:
+                            await pipe.reset()
+                            raise ReplacementConflictError(conflicts)
+                        pipe.multi()
+                        for token, original in items:
+                            pipe.hsetnx(key, token, original)
+                        await pipe.execute()
+                        return
+                    except WatchError:
+                        continue
+        except ReplacementConflictError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"Redis store: {type(exc).__name__}") from None
+        raise StoreError("Redis store: the map kept changing during the merge; try again")
+
+    async def delete(self, user: str, conversation: str) -> None:
+        """See :meth:`ReplacementStore.delete`."""
+        try:
+            await self._client.delete(self._key(user, conversation))
+        except Exception as exc:
+            raise StoreError(f"Redis store: {type(exc).__name__}") from None
+
+    async def ping(self) -> None:
+        """``PING`` the server."""
+        try:
+            await self._client.ping()
+        except Exception as exc:
+            raise StoreError(f"Redis store: {type(exc).__name__}") from None
+
+    async def aclose(self) -> None:
+        """Close the client when this store created it."""
+        if self._owned:
+            await self._client.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def store_from_url(url: str) -> ReplacementStore:
+    """A store from a URL: ``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``redis://...``, ``memory:``.
+
+    >>> store_from_url("sqlite:///replacements.db")
+    SQLiteStore('replacements.db')
+    """
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise ValueError("sqlite:/// needs a file path, e.g. sqlite:///replacements.db")
+        return SQLiteStore(path)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(url)
+    if url in ("memory:", "memory://"):
+        return MemoryStore()
+    raise ValueError("a store URL is sqlite:///PATH, redis://HOST[:PORT][/DB] or memory:")

@@ -1,0 +1,148 @@
+"""``anonymizer serve``: run the anonymizing proxy in front of a Kibana.
+
+The main CLI adds the sub-command with :func:`add_serve_parser` and runs it with :func:`run_serve`;
+``python -m anonymizer.proxy`` does the same on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_serve_parser", "run_serve"]
+
+_TOKENS = ("uuid", "keyed", "placeholder", "mask")
+_MIN_KEY_BYTES = 16
+_EXIT_OK = 0
+_EXIT_USAGE = 2
+
+_HELP = """\
+Run an HTTP proxy in front of Kibana's AI Assistant APIs: requests are anonymized before they reach Kibana
+(and the model behind it), answers and streams are restored before they reach the client. Each conversation's
+replacements are kept in the store, keyed by a hash of the caller's credential and the conversation id.
+
+The store holds every original the proxy has seen: protect the SQLite file (created with mode 0600) or the
+Redis instance like the data itself.
+
+examples:
+  anonymizer serve --upstream http://127.0.0.1:5601
+  anonymizer serve --upstream https://kibana.internal:5601 --port 8443 --store redis://127.0.0.1:6379/0 \\
+      --tokens keyed --key-file token.key --policy anonymization_fields.json
+
+exit codes:
+  0    stopped normally
+  2    usage error (bad option, unreadable policy or key file, store that cannot be opened)
+"""
+
+
+class _Usage(Exception):
+    """A problem with the options, reported on stderr with exit code 2."""
+
+
+def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` sub-command to an ``argparse`` sub-parsers object and return its parser."""
+    serve: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="run the anonymizing proxy in front of Kibana",
+        description=_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--upstream", required=True, metavar="URL", help="the Kibana base URL")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument(
+        "--store",
+        default="sqlite:///anonymizer-replacements.db",
+        metavar="URL",
+        help="sqlite:///PATH (default: sqlite:///anonymizer-replacements.db), redis://HOST:PORT/DB or memory:",
+    )
+    serve.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="Kibana anonymization fields (a JSON list or that API's _find response); default: Kibana's defaults",
+    )
+    serve.add_argument("--tokens", choices=_TOKENS, default="uuid", help="form of new tokens (default: uuid)")
+    serve.add_argument("--key-file", metavar="FILE", help="secret for keyed (and keyed mask) tokens")
+    serve.add_argument(
+        "--identity-key-file",
+        metavar="FILE",
+        help="secret that makes user identities HMACs of the credentials (recommended with Basic auth)",
+    )
+    serve.add_argument("--timeout", type=float, default=300.0, metavar="S", help="upstream read timeout (default: 300)")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(run=run_serve)
+    return serve
+
+
+def _key(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            key = f.read().strip()
+    except OSError as exc:
+        raise _Usage(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if len(key) < _MIN_KEY_BYTES:
+        raise _Usage(f"the {what} file {path} must hold at least {_MIN_KEY_BYTES} bytes of secret")
+    return key
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from anonymizer import Anonymizer, FieldPolicy
+    from anonymizer.errors import AnonymizerError
+
+    policy = None
+    if args.policy:
+        try:
+            with open(args.policy, "rb") as f:
+                policy = FieldPolicy.from_fields(json.loads(f.read()))
+        except OSError as exc:
+            raise _Usage(f"cannot read the policy file {args.policy}: {exc.strerror}") from None
+        except (ValueError, AnonymizerError) as exc:
+            raise _Usage(f"policy file {args.policy}: {exc}") from None
+    if args.tokens == "keyed" and not args.key_file:
+        raise _Usage("--tokens keyed needs --key-file")
+    key = _key(args.key_file, "key") if args.key_file else None
+    try:
+        return Anonymizer(policy=policy, tokens=args.tokens, key=key)
+    except (ValueError, AnonymizerError) as exc:
+        raise _Usage(str(exc)) from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the proxy with the parsed ``serve`` options until interrupted; return the exit code."""
+    try:
+        import httpx
+        import uvicorn
+
+        from anonymizer.proxy import configure_logging, create_app, store_from_url
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        print(f"anonymizer serve: needs the proxy extra (pip install 'anonymizer[proxy]'): {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    try:
+        engine = _engine(args)
+        identity_key = _key(args.identity_key_file, "identity key") if args.identity_key_file else None
+        try:
+            store = store_from_url(args.store)
+        except ValueError as exc:
+            raise _Usage(f"--store: {exc}") from None
+        timeout = httpx.Timeout(connect=10.0, read=args.timeout, write=60.0, pool=10.0)
+        try:
+            app = create_app(args.upstream, engine=engine, store=store, timeout=timeout, identity_key=identity_key)
+        except ValueError as exc:
+            raise _Usage(f"--upstream: {exc}") from None
+    except _Usage as exc:
+        print(f"anonymizer serve: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    configure_logging(args.log_level.upper())
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, lifespan="on", log_config=None, access_log=False, proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        import asyncio
+
+        asyncio.run(store.aclose())
+    return _EXIT_OK if server.started else _EXIT_USAGE
