@@ -1,13 +1,14 @@
 """Hypothesis strategies for every payload kind of :mod:`anonymizer.payloads`.
 
-Generated payloads are valid by default. Values that must be hidden ("originals") are drawn from
-:func:`original_values`: a capital ``Q`` then at least three lowercase letters, so an original can never occur
-by accident inside a wire key, a role, a token, or the lowercase filler text around it. That makes the no-leak
-property exact: ``original not in json_text`` for every original, despite the engine's free-text guard (whole
-words, at least ``min_length`` characters).
+Generated payloads are valid by default (the :mod:`anonymizer.payloads` models accept them). Values that must be
+hidden ("originals") are drawn from :func:`~anonymizer.testing.original_values`: a capital ``Q`` then at least
+three lowercase letters, so an original can never occur by accident inside a wire key, a role, a token, or the
+lowercase filler text around it. That makes the no-leak property exact: ``original not in json_text`` for every
+original, despite the engine's free-text guard (whole words, at least ``min_length`` characters).
 
-Each strategy takes ``originals`` (a strategy of strings) to draw its secrets from, and ``invalid=True`` where it
-makes sense to break one required property (see :func:`break_payload`).
+Each strategy takes ``originals`` (a sequence of strings) to draw its secrets from, and ``invalid=True`` to break
+one required property (see :func:`break_payload`). Sizes are small by default and every choice shrinks towards
+the simplest payload.
 """
 
 from __future__ import annotations
@@ -20,101 +21,75 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from anonymizer.testing._ecs import NAMEABLE_FIELDS, WORD, ecs_data, filler_text, original_values
+
 __all__ = [
-    "ANONYMIZED_FIELDS",
-    "KEPT_FIELDS",
-    "NAMEABLE_FIELDS",
     "break_payload",
     "chat_complete_requests",
     "conversations",
-    "ecs_data",
-    "filler_text",
     "find_responses",
     "observability_requests",
-    "original_values",
+    "payloads",
     "security_messages",
 ]
 
-#: Fields Kibana's default policy allows and anonymizes.
-ANONYMIZED_FIELDS: tuple[str, ...] = ("user.name", "host.name", "user.target.name", "entity.name")
-#: Fields Kibana's default policy allows and passes through.
-KEPT_FIELDS: tuple[str, ...] = ("host.os.name", "event.category", "process.pid", "process.args", "file.path")
-#: Allowed-only fields that a message's ``fields_to_anonymize`` may name (then they hold originals).
-NAMEABLE_FIELDS: tuple[str, ...] = ("source.ip", "destination.ip", "user.domain", "process.name")
-
-_WORD = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=8)
+_WORD = WORD
+_SECURITY_ROLES = ["user", "assistant", "system"]
 
 
-def original_values() -> st.SearchStrategy[str]:
-    """Secrets: ``Q`` and 3 to 9 lowercase letters (never inside filler, keys, roles or tokens)."""
-    return st.text(string.ascii_lowercase, min_size=3, max_size=9).map(lambda s: "Q" + s)
+def _pool(draw: st.DrawFn, originals: Sequence[str] | None, max_size: int) -> list[str]:
+    if originals:
+        return list(originals)
+    return draw(st.lists(original_values(), min_size=1, max_size=max_size, unique=True))
 
 
-def filler_text(originals: Sequence[str] = (), *, max_words: int = 8) -> st.SearchStrategy[str]:
-    """Free text of lowercase words and punctuation, with some of ``originals`` mixed in as whole words."""
-    words = st.one_of(_WORD, st.sampled_from(originals)) if originals else _WORD
-    seps = st.sampled_from([" ", ", ", ". ", "\n", " - "])
-    return st.lists(st.tuples(words, seps), max_size=max_words).map(lambda ws: "".join(w + s for w, s in ws))
-
-
-def _kept_value(field: str) -> st.SearchStrategy[Any]:
-    if field == "process.pid":
-        return st.integers(0, 2**31)
-    if field == "process.args":
-        return st.lists(_WORD, max_size=3)
-    return _WORD
-
-
-def _place(data: dict[str, Any], field: str, value: Any, nested: bool) -> None:
-    if not nested:
-        data[field] = value
-        return
-    head, _, rest = field.partition(".")
-    node = data.setdefault(head, {})
-    if not isinstance(node, dict) or not rest:
-        data[field] = value
-        return
-    _place(node, rest, value, nested="." in rest)
-
-
-@st.composite
-def ecs_data(
-    draw: st.DrawFn,
-    originals: Sequence[str] | None = None,
-    *,
-    anonymized: Sequence[str] = ANONYMIZED_FIELDS,
-    kept: Sequence[str] = KEPT_FIELDS,
-    named: Sequence[str] = (),
-) -> dict[str, Any]:
-    """ECS ``data``: ``anonymized`` and ``named`` fields hold originals, ``kept`` fields filler; flat or nested."""
-    pool = list(originals) if originals else [draw(original_values())]
-    data: dict[str, Any] = {}
-    secret_fields = list(dict.fromkeys([*anonymized, *named]))
-    chosen = draw(st.lists(st.sampled_from(secret_fields), unique=True, max_size=3)) if secret_fields else []
-    for field in chosen:
-        _place(data, field, draw(st.sampled_from(pool)), draw(st.booleans()))
-    plain = [f for f in kept if f not in secret_fields]
-    for field in draw(st.lists(st.sampled_from(plain), unique=True, max_size=3)) if plain else []:
-        _place(data, field, draw(_kept_value(field)), draw(st.booleans()))
-    return data
+_INVALID_MESSAGE: tuple[tuple[str, Any], ...] = (
+    ("role", None),  # removed
+    ("role", "not-a-role"),
+    ("role", 42),
+    ("content", None),
+    ("data", []),
+    ("fields_to_anonymize", "user.name"),
+)
 
 
 @st.composite
 def security_messages(
-    draw: st.DrawFn, originals: Sequence[str] | None = None, *, named: Sequence[str] = ()
+    draw: st.DrawFn,
+    originals: Sequence[str] | None = None,
+    *,
+    named: Sequence[str] = (),
+    invalid: bool = False,
 ) -> dict[str, Any]:
-    """One security chat message; its ``data`` hides some of ``originals``, its ``content`` mentions them."""
-    pool = list(originals) if originals else draw(st.lists(original_values(), min_size=1, max_size=4))
-    message: dict[str, Any] = {"role": draw(st.sampled_from(["system", "user", "assistant"]))}
+    """One message of a security chat/complete request: ``role``, maybe ``data`` and ``content``.
+
+    >>> from anonymizer.testing import security_messages
+    >>> security_messages(["Qalice"]).example()  # doctest: +SKIP
+    {'role': 'user', 'data': {'user.name': 'Qalice'}, 'content': 'hi Qalice, 42\\n'}
+
+    ``data`` (from :func:`~anonymizer.testing.ecs_data`) hides some of ``originals`` (in the anonymized fields and
+    in ``named`` ones); ``content`` mentions only originals of its own ``data``, so anonymizing the message alone
+    hides every original it holds. ``invalid=True`` breaks the message: ``role`` missing, outside the enum or not
+    a string, ``content`` null, ``data`` not an object, or ``fields_to_anonymize`` not a list.
+    """
+    pool = _pool(draw, originals, 4)
+    message: dict[str, Any] = {"role": draw(st.sampled_from(_SECURITY_ROLES))}
     if draw(st.booleans()):
         message["data"] = draw(ecs_data(pool, named=named))
     mentioned = _values(message.get("data", {}))
     if draw(st.booleans()):
         message["content"] = draw(filler_text(sorted(set(pool) & mentioned)))
+    if invalid:
+        key, wrong = draw(st.sampled_from(_INVALID_MESSAGE))
+        if key == "role" and wrong is None:
+            del message["role"]
+        else:
+            message[key] = wrong
     return message
 
 
 def _values(data: Any) -> set[str]:
+    """Every string leaf of a JSON value."""
     if isinstance(data, dict):
         return set().union(*(_values(v) for v in data.values())) if data else set()
     if isinstance(data, list):
@@ -124,15 +99,31 @@ def _values(data: Any) -> set[str]:
 
 @st.composite
 def chat_complete_requests(
-    draw: st.DrawFn, originals: Sequence[str] | None = None, *, invalid: bool = False
+    draw: st.DrawFn,
+    originals: Sequence[str] | None = None,
+    *,
+    max_messages: int = 4,
+    invalid: bool = False,
 ) -> dict[str, Any]:
-    """A ``security.chat_complete`` request. Content only mentions originals already hidden in some ``data``."""
-    pool = list(originals) if originals else draw(st.lists(original_values(), min_size=1, max_size=5, unique=True))
+    """A ``security.chat_complete`` request (seed 000): ``connectorId``, ``persist``, 1 to ``max_messages`` messages.
+
+    >>> from anonymizer.testing import chat_complete_requests
+    >>> chat_complete_requests(["Qalice"]).example()  # doctest: +SKIP
+    {'connectorId': 'a', 'persist': False, 'messages': [{'role': 'user', 'data': {'user.name': 'Qalice'}}]}
+
+    Messages carry ECS ``data`` with originals in the anonymized fields and in fields named by a message's
+    ``fields_to_anonymize`` (which stay anonymized for the later messages, as in Kibana). ``content`` only
+    mentions originals already hidden in the ``data`` of that message or an earlier one, so after
+    ``anonymize_payload`` no original is left anywhere. Optional properties (``conversationId``, ``isStream``,
+    ``model``, ``promptId``, ``responseLanguage``) come and go. ``invalid=True`` breaks one required property
+    (:func:`break_payload`).
+    """
+    pool = _pool(draw, originals, 5)
     named: list[str] = []
     known: set[str] = set()
     messages = []
-    for _ in range(draw(st.integers(1, 4))):
-        message: dict[str, Any] = {"role": draw(st.sampled_from(["system", "user", "assistant"]))}
+    for _ in range(draw(st.integers(1, max(1, max_messages)))):
+        message: dict[str, Any] = {"role": draw(st.sampled_from(_SECURITY_ROLES))}
         new_names: list[str] = draw(st.lists(st.sampled_from(NAMEABLE_FIELDS), unique=True, max_size=2))
         with_data: bool = bool(new_names) or draw(st.booleans())
         if with_data:
@@ -155,39 +146,49 @@ def chat_complete_requests(
     return draw(break_payload(body, "security.chat_complete")) if invalid else body
 
 
-def _json_text(value: Any, indent: int | None, ensure_ascii: bool) -> str:
-    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+_JSON_KEY = st.text(string.ascii_lowercase, min_size=1, max_size=6)
 
 
 @st.composite
 def _embedded_json(draw: st.DrawFn, pool: Sequence[str]) -> str:
+    """A JSON text (function arguments, a function's answer), in any formatting; 1 in 10 is not JSON at all."""
     leaves = st.one_of(filler_text(pool, max_words=3), st.integers(), st.booleans(), st.none())
     value = draw(
         st.recursive(
-            st.dictionaries(st.text(string.ascii_lowercase, min_size=1, max_size=6), leaves, max_size=3),
-            lambda inner: (
-                st.dictionaries(st.text(string.ascii_lowercase, min_size=1, max_size=6), inner, max_size=3)
-                | st.lists(inner, max_size=3)
-            ),
+            st.dictionaries(_JSON_KEY, leaves, max_size=3),
+            lambda inner: st.dictionaries(_JSON_KEY, inner, max_size=3) | st.lists(inner, max_size=3),
             max_leaves=8,
         )
     )
     if draw(st.integers(0, 9)) == 0:  # sometimes not JSON at all: handled as text
         return draw(filler_text(pool))
-    return _json_text(value, draw(st.sampled_from([None, 2, 4])), draw(st.booleans()))
+    return json.dumps(value, indent=draw(st.sampled_from([None, 2, 4])), ensure_ascii=draw(st.booleans()))
 
 
 @st.composite
 def observability_requests(
-    draw: st.DrawFn, originals: Sequence[str] | None = None, *, invalid: bool = False
+    draw: st.DrawFn,
+    originals: Sequence[str] | None = None,
+    *,
+    max_messages: int = 5,
+    invalid: bool = False,
 ) -> dict[str, Any]:
-    """An ``observability.chat_complete`` request: text, function calls and function responses.
+    """An ``observability.chat_complete`` request (seed 003): text, function calls and function responses.
 
-    Originals here are hidden only if the session already knows them (earlier turns) or a detector finds them.
+    >>> from anonymizer.testing import observability_requests
+    >>> observability_requests(["Qalice"]).example()  # doctest: +SKIP
+    {'connectorId': 'a', 'persist': True, 'messages': [{'@timestamp': '2025-06-25T23:45:00.000Z',
+     'message': {'role': 'user', 'content': 'Qalice. '}}]}
+
+    Originals appear in message ``content``, in ``function_call.arguments``, in a function response's ``content``
+    and ``data`` (JSON texts in any formatting, sometimes not JSON at all), in ``instructions`` and ``title``;
+    never in names, roles, ids or timestamps. This API carries no ECS ``data``: an original is hidden only if the
+    session already knows it (an earlier turn, ``session.token_for``) or a detector finds it.
+    ``invalid=True`` breaks one required property (:func:`break_payload`).
     """
-    pool = list(originals) if originals else draw(st.lists(original_values(), min_size=1, max_size=5, unique=True))
+    pool = _pool(draw, originals, 5)
     messages = []
-    for i in range(draw(st.integers(1, 5))):
+    for i in range(draw(st.integers(1, max(1, max_messages)))):
         shape = draw(st.sampled_from(["text", "call", "response", "function", "system"]))
         message: dict[str, Any]
         if shape == "call":
@@ -221,11 +222,16 @@ def observability_requests(
         body["actions"] = [
             {"name": "get_cluster_health", "description": "Fetch health.", "parameters": {"type": "object"}}
         ]
+    if draw(st.booleans()):
+        body["title"] = draw(filler_text(pool, max_words=4))
     return draw(break_payload(body, "observability.chat_complete")) if invalid else body
 
 
 def _token() -> st.SearchStrategy[str]:
     return st.uuids(version=4).map(str)
+
+
+_CONVERSATION_KINDS = ("conversation", "conversation.create", "conversation.update")
 
 
 @st.composite
@@ -234,13 +240,22 @@ def conversations(
     originals: Sequence[str] | None = None,
     *,
     kind: str = "conversation",
+    max_messages: int = 3,
     invalid: bool = False,
 ) -> dict[str, Any]:
-    """A conversation payload: ``kind`` is ``conversation`` (a response), ``conversation.create`` or ``.update``.
+    """A stored conversation: ``kind`` is ``conversation`` (a response), ``conversation.create`` or ``.update``.
 
-    Its ``replacements`` bind every original its text mentions, as a stored conversation's map does.
+    >>> from anonymizer.testing import conversations
+    >>> conversations(["Qalice"], kind="conversation.create").example()  # doctest: +SKIP
+    {'title': 'Qalice', 'replacements': {'1f0e...': 'Qalice'}}
+
+    Its ``replacements`` bind every original its title, messages and summary may mention (uuid tokens), as a
+    stored conversation's map does; anonymizing it with any session hides them all. ``invalid=True`` breaks one
+    required property (:func:`break_payload`).
     """
-    pool = list(originals) if originals else draw(st.lists(original_values(), min_size=1, max_size=4, unique=True))
+    if kind not in _CONVERSATION_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(_CONVERSATION_KINDS)}")
+    pool = _pool(draw, originals, 4)
     tokens = draw(st.lists(_token(), min_size=len(pool), max_size=len(pool), unique=True))
     conv: dict[str, Any] = {}
     if kind != "conversation.create" or draw(st.booleans()):
@@ -250,11 +265,11 @@ def conversations(
     if draw(st.booleans()) or kind == "conversation":
         conv["messages"] = [
             {
-                "role": draw(st.sampled_from(["system", "user", "assistant"])),
+                "role": draw(st.sampled_from(_SECURITY_ROLES)),
                 "content": draw(filler_text(pool)),
                 "timestamp": "2024-08-02T07:19:08.124Z",
             }
-            for _ in range(draw(st.integers(0, 3)))
+            for _ in range(draw(st.integers(0, max_messages)))
         ]
     if kind != "conversation.update" and draw(st.booleans()):
         conv["category"] = "assistant"
@@ -268,10 +283,67 @@ def conversations(
 
 
 @st.composite
-def find_responses(draw: st.DrawFn, originals: Sequence[str] | None = None) -> dict[str, Any]:
-    """A ``conversation.find`` page of conversations, each with its own replacements."""
-    data = draw(st.lists(conversations(originals), max_size=3))
-    return {"page": 1, "perPage": 20, "total": len(data), "data": data}
+def find_responses(
+    draw: st.DrawFn,
+    originals: Sequence[str] | None = None,
+    *,
+    max_conversations: int = 3,
+    invalid: bool = False,
+) -> dict[str, Any]:
+    """A ``conversation.find`` page (seed 004): up to ``max_conversations`` conversations, each with its own map.
+
+    >>> from anonymizer.testing import find_responses
+    >>> find_responses(["Qalice"]).example()  # doctest: +SKIP
+    {'page': 1, 'perPage': 20, 'total': 1, 'data': [{'id': '...', 'title': 'Qalice', ...}]}
+
+    ``invalid=True`` breaks one required property (``page``, ``perPage``, ``total``, ``data``, or a
+    conversation's ``id``).
+    """
+    data = draw(st.lists(conversations(originals), min_size=1 if invalid else 0, max_size=max_conversations))
+    page = {"page": 1, "perPage": 20, "total": len(data), "data": data}
+    return draw(break_payload(page, "conversation.find")) if invalid else page
+
+
+_KINDS = (
+    "security.chat_complete",
+    "observability.chat_complete",
+    "conversation.create",
+    "conversation.update",
+    "conversation",
+    "conversation.find",
+)
+
+
+def _generator(kind: str, originals: Sequence[str] | None) -> st.SearchStrategy[dict[str, Any]]:
+    if kind == "security.chat_complete":
+        return chat_complete_requests(originals)
+    if kind == "observability.chat_complete":
+        return observability_requests(originals)
+    if kind == "conversation.find":
+        return find_responses(originals)
+    return conversations(originals, kind=kind)
+
+
+def payloads(
+    *, kinds: Sequence[str] | None = None, originals: Sequence[str] | None = None
+) -> st.SearchStrategy[tuple[dict[str, Any], str]]:
+    """``(payload, kind)`` pairs over every request/conversation kind (or only ``kinds``), simplest kind first.
+
+    >>> from anonymizer.testing import payloads
+    >>> payloads(kinds=["conversation.create"]).example()  # doctest: +SKIP
+    ({'title': 'Qabc', 'replacements': {...}}, 'conversation.create')
+
+    The kinds are the :class:`anonymizer.payloads.Kind` values that have a generator here (every kind but
+    ``security.chat_complete.response``); ``kind`` comes back as the string value.
+    """
+    chosen = [str(k) for k in kinds] if kinds is not None else list(_KINDS)
+    if not chosen or any(k not in _KINDS for k in chosen):
+        raise ValueError(f"kinds must be among {', '.join(_KINDS)}")
+    return st.one_of(*(_tagged(_generator(k, originals), k) for k in chosen))
+
+
+def _tagged(payloads: st.SearchStrategy[dict[str, Any]], kind: str) -> st.SearchStrategy[tuple[dict[str, Any], str]]:
+    return payloads.map(lambda p: (p, kind))
 
 
 _REQUIRED: dict[str, tuple[tuple[str | int, ...], ...]] = {
@@ -287,16 +359,29 @@ _REQUIRED: dict[str, tuple[tuple[str | int, ...], ...]] = {
     "conversation.create": (("title",),),
     "conversation.update": (("id",),),
     "conversation": (("id",),),
+    "conversation.find": (("page",), ("perPage",), ("total",), ("data",), ("data", 0, "id")),
 }
 
-#: A wrong value for each required property, by kind (a value of the wrong type or outside the enum).
+#: Wrong values for a required property: each is used only where its type differs from the right one.
 _WRONG: tuple[Any, ...] = (None, 42, True, [], {}, "not-a-role")
 
 
 @st.composite
 def break_payload(draw: st.DrawFn, payload: dict[str, Any], kind: str) -> dict[str, Any]:
-    """``payload`` with one required property of ``kind`` removed or given a value of the wrong type."""
+    """``payload`` (a copy) with one required property of ``kind`` removed or given a value of the wrong type.
+
+    >>> from anonymizer.testing import break_payload
+    >>> break_payload({"title": "x"}, "conversation.create").example()  # doctest: +SKIP
+    {}
+
+    Every result fails :func:`anonymizer.payloads.validate` with a :class:`~anonymizer.errors.PayloadError`.
+    ``kind`` is any kind but ``security.chat_complete.response``.
+    """
+    if kind not in _REQUIRED:
+        raise ValueError(f"kind must be one of {', '.join(_REQUIRED)}")
     candidates = [p for p in _REQUIRED[kind] if _get(payload, p) is not _MISSING]
+    if not candidates:
+        raise ValueError(f"the payload has none of the required properties of {kind} left to break")
     path = draw(st.sampled_from(candidates))
     broken: dict[str, Any] = json.loads(json.dumps(payload))
     parent = _get(broken, path[:-1])
