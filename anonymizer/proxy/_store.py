@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 _SQL_CHUNK = 500  # tokens per "IN (...)" query, well under SQLite's variable limit
 _REDIS_PREFIX = "anonymizer:replacements:"
-_WATCH_ATTEMPTS = 16
+_WATCH_ATTEMPTS = 64
 
 
 class ReplacementConflictError(ReplacementsError):
@@ -326,7 +327,7 @@ class RedisStore:
         tokens = [t for t, _ in items]
         try:
             async with self._client.pipeline(transaction=True) as pipe:
-                for _ in range(_WATCH_ATTEMPTS):
+                for attempt in range(_WATCH_ATTEMPTS):
                     try:
                         await pipe.watch(key)
                         current = await pipe.hmget(key, tokens)
@@ -341,8 +342,8 @@ class RedisStore:
                             pipe.hsetnx(key, token, original)
                         await pipe.execute()
                         return
-                    except WatchError:
-                        continue
+                    except WatchError:  # another merge of this conversation won the race: back off, retry
+                        await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         except ReplacementConflictError:
             raise
         except Exception as exc:
