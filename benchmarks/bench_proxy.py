@@ -1,0 +1,169 @@
+"""Proxy load: the same requests sent directly to a Kibana stand-in and through the proxy, on loopback.
+
+The stand-in (:class:`anonymizer.proxy.testing.KibanaStandIn`) and the proxy (``python -m anonymizer.proxy``,
+SQLite store in a temporary directory, JSON request logs to /dev/null) run as two subprocesses on 127.0.0.1;
+the load comes from this process (httpx, concurrency 8). Bounded: 200 requests per phase (quick) or 1000, and a
+hard time limit; both servers are stopped at the end, whatever happens.
+
+Figures: ``proxy_rps`` (non-streamed security chat/complete through the proxy), ``proxy_added_latency_p50_ms``
+and ``_p99_ms`` (proxy latency percentile minus direct latency percentile, same requests), the same for
+streamed requests (``proxy_stream_*``, time to the end of the stream), ``proxy_ttfb_ms`` (median time to the
+first restored byte of a stream) next to ``direct_ttfb_ms``. Run alone with
+``python benchmarks/bench_proxy.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+CONCURRENCY = 8
+CHAT = "/api/security_ai_assistant/chat/complete"
+HEADERS = {"Authorization": "ApiKey YmVuY2g6YmVuY2g=", "kbn-xsrf": "true", "elastic-api-version": "2023-10-31"}
+_STANDIN = (
+    "import sys, uvicorn\n"
+    "from anonymizer.proxy.testing import KibanaStandIn\n"
+    "uvicorn.run(KibanaStandIn(chunk=64).app(), host='127.0.0.1', port=int(sys.argv[1]), log_level='error')\n"
+)
+
+
+def _body(i: int, stream: bool) -> bytes:
+    data = {
+        "user.name": f"user-{i % 50}",
+        "host.name": f"host-{i % 20}.corp.local",
+        "source.ip": f"10.0.{i % 7}.{i % 200}",
+        "event.category": "authentication",
+        "process.name": "sshd",
+    }
+    message = {
+        "role": "user",
+        "content": f"Why did user-{i % 50} log in to host-{i % 20}.corp.local at 03:00? Summarize the alert.",
+        "data": data,
+        "fields_to_anonymize": ["source.ip"],
+    }
+    body = {
+        "connectorId": "bench",
+        "persist": False,
+        "isStream": stream,
+        "conversationId": f"bench-{i % 25}",
+        "messages": [message],
+    }
+    return json.dumps(body).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_up(url: str, deadline: float) -> None:
+    while time.monotonic() < deadline:  # bounded polling for the start of a server
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=1.0, trust_env=False)
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+@contextlib.contextmanager
+def _servers(deadline: float) -> Iterator[tuple[str, str]]:
+    upstream_port, proxy_port = _free_port(), _free_port()
+    upstream = f"http://127.0.0.1:{upstream_port}"
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            procs.append(subprocess.Popen([sys.executable, "-c", _STANDIN, str(upstream_port)], **quiet))
+            store = "sqlite:///" + os.path.join(tmp, "replacements.db")
+            command = [sys.executable, "-m", "anonymizer.proxy", "--upstream", upstream, "--port", str(proxy_port)]
+            procs.append(subprocess.Popen([*command, "--store", store], **quiet))
+            proxy = f"http://127.0.0.1:{proxy_port}"
+            _wait_up(upstream + "/api/status", deadline)
+            _wait_up(proxy + "/_anonymizer/health", deadline)
+            yield upstream, proxy
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+
+
+async def _phase(base: str, n: int, stream: bool, deadline: float) -> tuple[list[float], list[float], float]:
+    """Send ``n`` requests at concurrency 8; return latencies, times to first byte (ms) and the wall time (s)."""
+    latencies: list[float] = []
+    ttfbs: list[float] = []
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(timeout=30, trust_env=False, limits=limits) as client:
+        queue = iter(range(n))
+
+        async def worker() -> None:
+            for i in queue:
+                if time.monotonic() > deadline:
+                    return
+                t0 = time.perf_counter()
+                first = None
+                async with client.stream("POST", base + CHAT, content=_body(i, stream), headers=HEADERS) as r:
+                    async for chunk in r.aiter_raw():
+                        if first is None and chunk:
+                            first = time.perf_counter()
+                    if r.status_code != 200:
+                        raise RuntimeError(f"status {r.status_code} from {base}")
+                end = time.perf_counter()
+                latencies.append((end - t0) * 1000)
+                ttfbs.append(((first or end) - t0) * 1000)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        wall = time.perf_counter() - start
+    return latencies, ttfbs, wall
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(quick: bool) -> dict[str, float | int | str]:
+    """Start both servers, measure, stop them; return the figures."""
+    n = 200 if quick else 1000
+    deadline = time.monotonic() + (90 if quick else 300)
+    out: dict[str, float | int | str] = {"proxy_requests_per_phase": n, "proxy_concurrency": CONCURRENCY}
+    with _servers(deadline) as (upstream, proxy):
+        asyncio.run(_phase(proxy, 20, False, deadline))  # warm up both (imports, SQLite, connections)
+        asyncio.run(_phase(upstream, 20, False, deadline))
+        for stream, prefix in ((False, "proxy"), (True, "proxy_stream")):
+            direct, direct_ttfb, _ = asyncio.run(_phase(upstream, n, stream, deadline))
+            via, via_ttfb, wall = asyncio.run(_phase(proxy, n, stream, deadline))
+            if not direct or not via:
+                raise RuntimeError("time limit reached before any request completed")
+            out[f"{prefix}_rps"] = round(len(via) / wall, 1)
+            out[f"{prefix}_added_latency_p50_ms"] = round(_pct(via, 0.5) - _pct(direct, 0.5), 2)
+            out[f"{prefix}_added_latency_p99_ms"] = round(_pct(via, 0.99) - _pct(direct, 0.99), 2)
+            out[f"{prefix}_direct_p50_ms"] = round(_pct(direct, 0.5), 2)
+            if stream:
+                out["proxy_ttfb_ms"] = round(statistics.median(via_ttfb), 2)
+                out["direct_ttfb_ms"] = round(statistics.median(direct_ttfb), 2)
+    return out
+
+
+if __name__ == "__main__":
+    for key, value in run("--quick" in sys.argv).items():
+        print(f"{key:40} {value}")
