@@ -242,8 +242,6 @@ def test_upstream_down_gives_502(db: Path, client: httpx.Client) -> None:
     with proxy(f"http://127.0.0.1:{port}", SQLiteStore(db)) as url:
         chat = client.post(url + SECURITY_CHAT, content=rich_chat(), headers=ALICE)
         other = client.get(url + "/api/status", headers=ALICE)
-        # the map was stored before the upstream failed: a later turn reuses it
-        assert SQLiteStore(db) is not None
     for r in (chat, other):
         assert r.status_code == 502
         body = r.json()
