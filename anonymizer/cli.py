@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from anonymizer import __version__
@@ -153,7 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--replacements", required=True, metavar="FILE", help="the file written by redact")
     audit.add_argument("--decrypt-key-file", metavar="FILE", help="key of an encrypted replacements file")
     audit.add_argument("--quiet", action="store_true", help="no summary line")
+    _add_serve(commands)
     return parser
+
+
+def _add_serve(commands: Any) -> None:
+    """``anonymizer serve``: the proxy, when its extra is installed (it needs Starlette, httpx and uvicorn)."""
+    try:
+        from .proxy.cli import add_serve_parser
+    except ImportError:
+        serve = commands.add_parser("serve", help="run the anonymizing proxy (pip install 'anonymizer[proxy]')")
+        serve.add_argument("rest", nargs=argparse.REMAINDER)
+        serve.set_defaults(run=_serve_missing)
+        return
+    add_serve_parser(commands)
+
+
+def _serve_missing(args: argparse.Namespace) -> int:
+    sys.stderr.write("anonymizer serve: needs the proxy extra: pip install 'anonymizer[proxy]'\n")
+    return EXIT_USAGE
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
@@ -405,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``anonymizer`` command; returns the exit code (see ``anonymizer --help``)."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "serve":
+            run: Callable[[argparse.Namespace], int] = args.run
+            return run(args)
         return _COMMANDS[args.command](args)
     except CliFailure as exc:
         sys.stderr.write(f"anonymizer {args.command}: error: {exc}\n")
