@@ -162,8 +162,10 @@ def _add_serve(commands: Any) -> None:
     try:
         from .proxy.cli import add_serve_parser
     except ImportError:
-        serve = commands.add_parser("serve", help="run the anonymizing proxy (pip install 'anonymizer[proxy]')")
-        serve.add_argument("rest", nargs=argparse.REMAINDER)
+        serve = commands.add_parser(
+            "serve", help="run the anonymizing proxy (pip install 'anonymizer[proxy]')", prefix_chars="\x00"
+        )
+        serve.add_argument("options", nargs="*")  # whatever is given: the message below is the answer
         serve.set_defaults(run=_serve_missing)
         return
     add_serve_parser(commands)

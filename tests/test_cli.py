@@ -17,7 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = ROOT / "examples" / "export.ndjson"
 EXPORT_ES = ROOT / "examples" / "export-es.ndjson"
-_SCRIPT = shutil.which("anonymizer") or str(Path(sys.executable).parent / "anonymizer")
+_SCRIPT = (
+    str(Path(sys.executable).parent / "anonymizer")
+    if (Path(sys.executable).parent / "anonymizer").exists()
+    else (shutil.which("anonymizer") or "anonymizer")
+)
 
 
 def run(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
