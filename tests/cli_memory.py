@@ -19,7 +19,11 @@ from typing import Any
 
 __all__ = ["measure", "peak_rss", "write_export"]
 
-_SCRIPT = shutil.which("anonymizer") or str(Path(sys.executable).parent / "anonymizer")
+_SCRIPT = (
+    str(Path(sys.executable).parent / "anonymizer")
+    if (Path(sys.executable).parent / "anonymizer").exists()
+    else (shutil.which("anonymizer") or "anonymizer")
+)
 
 
 def _conversation(i: int) -> dict[str, Any]:
