@@ -14,15 +14,19 @@ from hypothesis import strategies as st
 
 from anonymizer import Anonymizer, FieldPolicy, PayloadError, ReplacementsError
 from anonymizer.engine import MAX_DEPTH
+from anonymizer.testing import ecs_data as toolkit_ecs_data
+from anonymizer.testing import original_values
 
 KEY = b"0123456789abcdef0123456789abcdef"
 STRATEGIES = ["uuid", "keyed", "placeholder", "mask"]
 
-# Originals are made of letters no token can contain (tokens are hex, upper case or punctuation), so the
-# strict "never a substring of the output" check below is exact.
-ORIGINAL = st.text(alphabet="ghijklmnopqrstuvwxyz", min_size=4, max_size=10)
+# Originals (anonymizer.testing.original_values: "Q" then lowercase letters) can never occur inside a token
+# (tokens are hex, upper case or punctuation) or the filler, so the strict "never a substring of the output" check
+# below is exact; they are at least 4 characters, above the engine's free-text guard (min_length=3).
+ORIGINAL = original_values()
 FILLER = st.sampled_from(["the", "host", "ALERT", "42", "at", "-", "logged", "on", "(", ")", ",", "EVT-7"])
 FIELD_PART = st.sampled_from(["user", "name", "host", "source", "ip", "process", "args", "os", "target", "id"])
+FIELD = st.lists(FIELD_PART, min_size=1, max_size=4).map(".".join)
 SCALAR = st.one_of(
     ORIGINAL,
     st.integers(-(2**53), 2**53),
@@ -36,24 +40,9 @@ def engine_for(tokens: str, policy: FieldPolicy | None = None, **kw: Any) -> Ano
     return Anonymizer(policy=policy or FieldPolicy.anonymize_all(), tokens=tokens, key=KEY, **kw)
 
 
-@st.composite
-def ecs_data(draw: st.DrawFn, leaf: st.SearchStrategy[Any] = SCALAR, depth: int = 3) -> dict[str, Any]:
-    """Flat, nested and mixed ECS-like objects with lists of scalars and of objects."""
-    size = draw(st.integers(1, 5))
-    out: dict[str, Any] = {}
-    for _ in range(size):
-        parts = draw(st.lists(FIELD_PART, min_size=1, max_size=2))
-        key = ".".join(parts)
-        shape = draw(st.integers(0, 3 if depth > 0 else 1))
-        if shape == 0:
-            out[key] = draw(leaf)
-        elif shape == 1:
-            out[key] = draw(st.lists(leaf, max_size=3))
-        elif shape == 2:
-            out[key] = draw(ecs_data(leaf, depth - 1))
-        else:
-            out[key] = draw(st.lists(ecs_data(leaf, depth - 1), min_size=1, max_size=2))
-    return out
+def ecs_data(leaf: st.SearchStrategy[Any] = SCALAR) -> st.SearchStrategy[dict[str, Any]]:
+    """The toolkit's ECS data over free field names: flat, nested, mixed, lists of scalars and of objects, empties."""
+    return toolkit_ecs_data(fields=FIELD, values=leaf, min_fields=1, max_fields=5, max_depth=3, empty=True)
 
 
 def free_text(originals: list[str]) -> st.SearchStrategy[str]:

@@ -425,7 +425,7 @@ def _security(body: bytes, restore: Callable[[str], str] | None, side: str) -> _
             others.append((obj, f"{side} line {n}"))
     normal = _Normal()
     joined = "".join(texts)
-    label = "the content payloads, concatenated ($.payload of every content line)"
+    label = "the content payloads, concatenated"
     normal.add({"payload": restore(joined) if restore else joined}, label, {("payload",): joined})
     for item, where in others:
         normal.add(item, where)
@@ -662,7 +662,7 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
             note, token = _token_note(restorer, _text_of(body), diff)
             raise StreamMismatchError(
                 f"text: at $, the restored stream differs from restoring the whole body: {diff.how}{note} "
-                f"({len(chunks)} chunks of {_sizes(chunks)} bytes)",
+                f"({_chunks(chunks)})",
                 path="$",
                 token=token,
             )
@@ -679,7 +679,7 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
     if not diff.path:
         raise StreamMismatchError(
             f"{fmt}: the restored stream has {len(actual.items)} parts (messages, events, texts), the whole body "
-            f"{len(expected.items)} ({len(chunks)} chunks of {_sizes(chunks)} bytes)",
+            f"{len(expected.items)} ({_chunks(chunks)})",
             path="$",
         )
     item = diff.path[0]
@@ -690,13 +690,14 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
     note, token = _token_note(restorer, source, diff) if source is not None else ("", None)
     where = f"{label}, at {json_path(inner)}" if inner and inner[0] != "text" else label
     raise StreamMismatchError(
-        f"{fmt}: {where}: {diff.how}{note} ({len(chunks)} chunks of {_sizes(chunks)} bytes)",
+        f"{fmt}: {where}: {diff.how}{note} ({_chunks(chunks)})",
         path=json_path(inner),
         token=token,
     )
 
 
-def _sizes(chunks: Sequence[bytes]) -> str:
+def _chunks(chunks: Sequence[bytes]) -> str:
+    """``3 chunks of 5/7/1 bytes``: the chunking of a failing example, without its content."""
     sizes = [len(c) for c in chunks]
-    shown = "/".join(str(s) for s in sizes[:8])
-    return shown + ("/..." if len(sizes) > 8 else "")
+    shown = "/".join(str(s) for s in sizes[:8]) + ("/..." if len(sizes) > 8 else "")
+    return f"{len(sizes)} chunk{'s' if len(sizes) != 1 else ''} of {shown} bytes"

@@ -124,8 +124,10 @@ def chat_complete_requests(
     messages = []
     for _ in range(draw(st.integers(1, max(1, max_messages)))):
         message: dict[str, Any] = {"role": draw(st.sampled_from(_SECURITY_ROLES))}
-        new_names: list[str] = draw(st.lists(st.sampled_from(NAMEABLE_FIELDS), unique=True, max_size=2))
-        with_data: bool = bool(new_names) or draw(st.booleans())
+        with_data: bool = draw(st.booleans())
+        new_names: list[str] = (
+            draw(st.lists(st.sampled_from(NAMEABLE_FIELDS), unique=True, max_size=2)) if with_data else []
+        )
         if with_data:
             named.extend(f for f in new_names if f not in named)
             message["data"] = draw(ecs_data(pool, named=named))
