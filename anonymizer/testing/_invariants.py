@@ -216,8 +216,8 @@ def _check_maps(expected: Any, actual: Any, kind: str) -> None:
     pairs: list[tuple[Path, Any, Any]] = []
     if kind in _MAP_KINDS:
         pairs.append(((), expected, actual))
-    elif kind == "conversation.find" and isinstance(expected.get("data"), list) and isinstance(actual, dict):
-        for i, (e, a) in enumerate(zip(expected["data"], actual.get("data") or [], strict=False)):
+    elif kind == "conversation.find" and isinstance(expected, dict) and isinstance(actual, dict):
+        for i, (e, a) in enumerate(zip(expected.get("data") or [], actual.get("data") or [], strict=False)):
             pairs.append((("data", i), e, a))
     for base, e, a in pairs:
         if not isinstance(e, dict) or not isinstance(a, dict) or not isinstance(a.get("replacements"), dict):
