@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 EventKind = Literal["restored", "altered", "ambiguous", "unknown"]
+RawEvent = tuple[int, int, EventKind, str]  # a TokenEvent's fields, for callers that build events lazily
 
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _PLACEHOLDER_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_]*)>\Z")
@@ -49,7 +50,7 @@ _OPENERS = {"[": "]", "{": "}", "<": ">"}
 # and hyphens, and such runs are rare in prose. The text is mapped to bytes ("x" for a hex digit or hyphen,
 # " " for anything else, one byte per character), where bytes.find skips ahead to every run of 32 "x".
 _HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in range(256))
-_HEX_RUN = b"x" * 32
+_HEX_RUN = "x" * 32
 _UUID_IN_RUN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 # Other token shapes, for the unknown-token report (searched only when a report is asked for).
@@ -65,12 +66,13 @@ def _is_word(ch: str) -> bool:
 
 def _hex_runs(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of every run of 32 or more hex digits and hyphens in ``text`` (str indices)."""
-    mapped = text.encode("ascii", "replace").translate(_HEX_MAP)  # one byte per character, positions kept
+    # one character per character, positions kept; searched as str (`bytes in bytes` and find are slower)
+    mapped = text.encode("ascii", "replace").translate(_HEX_MAP).decode()
     runs: list[tuple[int, int]] = []
     find = mapped.find
     pos = find(_HEX_RUN)
     while pos != -1:
-        end = find(b" ", pos + 32)
+        end = find(" ", pos + 32)
         if end == -1:
             end = len(mapped)
         runs.append((pos, end))
@@ -175,13 +177,17 @@ class Restorer:
     __slots__ = (
         "_alphabet",
         "_altered",
+        "_bmemo",
+        "_can_hold",
         "_exact",
         "_first_chars",
         "_held_keys",
+        "_hex_only",
         "_keys",
         "_lower",
         "_lower_targets",
         "_max_len",
+        "_memo",
         "_originals",
         "_run",
         "_run_map",
@@ -214,6 +220,7 @@ class Restorer:
         self._lower_targets = targets
         self._lower = LiteralMatcher(searched)
         self._exact = LiteralMatcher(foreign)
+        self._hex_only = not searched and not foreign  # every token is a UUID: _scan_hex() finds them all
         self._max_len = max((len(t) for t in self._originals), default=0)
         # Stream hold-back: every searchable key (lower-case), sorted, to test "is this a prefix of a key".
         keys_sorted = sorted({*targets, *(t.lower() for t in foreign)})
@@ -225,6 +232,9 @@ class Restorer:
             m.group(1).lower() for t in self._originals if altered and (m := _PLACEHOLDER_RE.match(t))
         ) | frozenset(t.lower().replace("-", "") for t in self._originals if altered and _UUID_RE.match(t))
         self._first_chars = frozenset(k[0] for k in keys_sorted)
+        self._can_hold = bool(keys_sorted) and self._max_len >= 2  # whether holdback() can be non-zero
+        self._memo: dict[str, int] = {}  # holdback() of short ASCII windows (a cache; the map stays immutable)
+        self._bmemo: dict[bytes, int] = {}  # the same, windows as bytes (for stream restorers fed ASCII bytes)
         # Every character of every key: a suffix holding any other character is no key's prefix, so
         # holdback() only looks at the trailing run of these characters (str.rstrip finds it in C).
         self._alphabet = "".join(sorted({c for k in keys_sorted for c in k}))
@@ -232,10 +242,10 @@ class Restorer:
         # characters of the alphabet, in either case. _run_map maps those bytes (and "?", which stands for
         # any non-ASCII character after encode("ascii", "replace")) to "x" and all others to " ".
         shortest = min((len(k) for k in (*keys_sorted, *self._originals)), default=1)
-        self._run = b"x" * max(1, shortest)
-        self._run_map = bytes(
-            0x78 if b == 0x3F or chr(b).lower() in self._alphabet else 0x20 for b in range(128)
-        ) + b"x" * 128
+        self._run = "x" * max(1, shortest)
+        self._run_map = (
+            bytes(0x78 if b == 0x3F or chr(b).lower() in self._alphabet else 0x20 for b in range(128)) + b"x" * 128
+        )
 
     # ------------------------------------------------------------------ public
 
@@ -331,26 +341,84 @@ class Restorer:
         ``text[consumed:]`` and puts the next input after it. Restoring a text piece by piece this way (and
         the last piece with :meth:`restore`, passing ``before``) gives exactly :meth:`restore` of the whole.
         """
-        if not self._originals or not text:
-            return text, len(text)
-        cut = len(text) - self.holdback(text)
-        if self._run not in text.encode("ascii", "replace").translate(self._run_map):
-            return text[:cut], cut  # no token can be in text: nothing to restore
+        return self._prefix(text, before, None, 0, False)
+
+    def _prefix(
+        self,
+        text: str,
+        before: str,
+        events: list[RawEvent] | None,
+        offset: int,
+        final: bool,
+        mapped: str | None = None,
+    ) -> tuple[str, int]:
+        """:meth:`restore_prefix` (or, when ``final``, :meth:`restore` as ``(restored, len(text))``).
+
+        With ``events``, also append ``(start + offset, end + offset, kind, found)`` for every token restored,
+        altered or ambiguous in ``text[:consumed]`` (unknown tokens are left to the caller). ``mapped`` is
+        ``text`` through ``_run_map`` (as str), when the caller has it already.
+        """
+        n = len(text)
+        if not n or not self._originals:
+            return text, n
+        if mapped is None:  # one character per character; searched as str (`bytes in bytes` is slower)
+            mapped = text.encode("ascii", "replace").translate(self._run_map).decode()
+        if final or not self._can_hold:
+            cut = n
+        else:
+            run = n - len(mapped.rstrip("x"))  # trailing characters that may belong to a key (or more)
+            if not run:
+                cut = n - 1 if text[-1] in _OPENERS else n
+            else:
+                held = self._memo.get(text[-run - 1 :])
+                cut = n - (self._tail_hold(text, run) if held is None else held)
+        if self._run not in mapped:  # no token can be in text: nothing to restore
+            return (text, n) if cut == n else (text[:cut], cut)
+        found_events: list[TokenEvent] | None = [] if events is not None else None
         parts: list[str] = []
         pos = 0
-        for start, end, original, _ in self._scan(text, before):
+        for start, end, original, kind in self._scan(text, before, found_events):
             if start >= cut:
                 break
             parts.append(text[pos:start])
             parts.append(original)
+            if events is not None:
+                events.append((start + offset, end + offset, kind, text[start:end]))
             pos = end
             if end > cut:  # a complete token straddles the cut: it is final, so emit it whole
                 rest = text[end:]
                 cut = len(text) - self.holdback(rest) if rest else end
         parts.append(text[pos:cut])
+        if found_events:
+            assert events is not None
+            ambiguous = [
+                (e.start + offset, e.end + offset, e.kind, e.found)
+                for e in found_events
+                if e.kind == "ambiguous" and e.start < cut
+            ]
+            events.extend(ambiguous)
         return "".join(parts), cut
 
     # ----------------------------------------------------------------- private
+
+    def _tail_hold(self, text: str, run: int) -> int:
+        """:meth:`holdback` of ``text``, whose last ``run`` characters (and no more) may be key characters.
+
+        ``run`` may overcount: it is the trailing run of characters that lower into the key alphabet, or are
+        not ASCII. holdback() reads only that run and the character before it; an ASCII window of those lowers
+        as it does inside a longer window (no context-dependent case mapping), so its hold-back is the text's.
+        The same few word endings come back again and again: the hold-back of such a short window is memoized
+        in ``_memo`` (which callers may read first: it holds only short ASCII windows).
+        """
+        window = text[-run - 1 :]
+        if run + 1 < self._max_len and window.isascii():
+            held = self._memo.get(window)
+            if held is None:
+                held = self.holdback(window)
+                if len(self._memo) < 4096:
+                    self._memo[window] = held
+            return held
+        return self.holdback(text)
 
     def _scan(
         self, text: str, before: str, report: list[TokenEvent] | None = None
@@ -359,6 +427,8 @@ class Restorer:
         found: list[tuple[int, int, str, EventKind]] = []
         if self._uuids or (report is not None and len(text) >= 32):
             found = self._scan_hex(text, before, report)
+            if self._hex_only:
+                return found
         if self._lower.patterns:
             keys = self._lower.patterns
             last_end = 0
@@ -389,11 +459,18 @@ class Restorer:
                 start += 1
             while text[end - 1] == "-":
                 end -= 1
-            if end - start < 32:
+            size = end - start
+            if size < 32:
                 continue
             run = text[start:end]
-            if end - start == 32 and "-" not in run:
-                spans = [(start, end)]
+            if (size == 36 and run.count("-") == 4 and run[8] == run[13] == run[18] == run[23] == "-") or (
+                size == 32 and "-" not in run
+            ):  # the run is one UUID (or one UUID without its hyphens): the usual case
+                original = originals.get(run)
+                if original is not None:
+                    found.append((start, end, original, "restored"))
+                    continue
+                spans: list[tuple[int, int]] = [(start, end)]
             else:
                 spans = [(start + m.start(), start + m.end()) for m in _UUID_IN_RUN.finditer(run)]
             for s, e in spans:

@@ -42,22 +42,24 @@ counted in :attr:`~StreamRestorer.malformed`.
 The :attr:`~StreamRestorer.report` lists restored, altered, ambiguous and unknown tokens. Positions are
 character offsets into the *input* text of the field the token was found in: the whole stream for ``text``,
 the concatenated payloads for ``security.ndjson``, the concatenated chunks of one field of one message (or one
-whole field) for the event formats. Ambiguous altered tokens are reported only in pieces in which another
-token was restored.
+whole field) for the event formats. The report does not depend on how the body is cut into chunks. Its
+restored, altered and ambiguous tokens are those a whole-text
+:meth:`~anonymizer.restore.Restorer.restore_with_report` finds; its unknown tokens are the whole-word
+token-shaped strings (up to about 90 characters) that overlap no token of the map.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
+from codecs import utf_8_decode as _utf8_decode
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Final
 
 import orjson
 
 from .errors import StreamError
-from .restore import Restorer, RestoreReport, TokenEvent
+from .restore import _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
 
 __all__ = [
     "FORMATS",
@@ -78,7 +80,9 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _INVALID: Final = object()  # what _loads returns for a line that is not JSON
 _SCAN_KEEP = 96  # input characters kept to find token-shaped strings that straddle two pieces
 _SCAN_BACK = 64  # how far before a new piece an unfinished token shape may start
-_TRIGGERS = ("-", "<", "_")  # every token shape holds one of these (push() tests them inline)
+_OPENER_BYTES: Final = frozenset(b"[{<")  # _OPENERS, as bytes of ASCII input
+# One byte per character: "x" for a hex digit or a hyphen (a UUID shape is a run of these), " " for others.
+_HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in range(256))
 # Token-shaped strings (UUID, placeholder, mask), for the unknown-token report.
 _SHAPES_RE = re.compile(
     r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
@@ -88,6 +92,15 @@ _SHAPES_RE = re.compile(
 
 
 # --------------------------------------------------------------------------------------------- JSON
+
+
+def _start(event: RawEvent) -> int:
+    return event[0]
+
+
+def _joined(pieces: list[str | bytes]) -> str:
+    """Pieces of input text as one string (ASCII pieces may be kept as bytes)."""
+    return "".join([p if isinstance(p, str) else p.decode() for p in pieces])
 
 
 def _loads(data: bytes) -> Any:
@@ -123,6 +136,14 @@ def _encode(text: str) -> bytes:
         return b"".join(_encode_char(c) for c in text)
 
 
+def _encode_out(text: str) -> bytes:
+    """:func:`_encode`, for text that is nearly always encoded at the first try."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return _encode(text)
+
+
 def _encode_char(c: str) -> bytes:
     try:
         return c.encode("utf-8", "surrogateescape")
@@ -138,107 +159,186 @@ class _Hold:
 
     __slots__ = (
         "_before",
+        "_can_hold",
         "_events",
+        "_memo",
+        "_pending",
+        "_prefix",
+        "_recent",
         "_restorer",
-        "_scan_at",
-        "_scan_pending",
-        "_scan_seen",
-        "_scan_tail",
-        "_skipped",
+        "_run",
+        "_run_map",
+        "_seen",
         "_spans",
+        "_tail_hold",
         "offset",
         "text",
     )
 
-    def __init__(self, restorer: Restorer, events: list[TokenEvent] | None) -> None:
+    def __init__(self, restorer: Restorer, events: list[RawEvent] | None) -> None:
         self._restorer = restorer
+        # Restorer.restore_prefix() with token events, and what its first test needs, bound once
+        self._prefix = restorer._prefix
+        self._run_map = restorer._run_map
+        self._run = restorer._run
+        self._can_hold = restorer._can_hold
+        self._memo = restorer._memo
+        self._tail_hold = restorer._tail_hold
         self._events = events  # None: no report kept
         self._reset()
 
     def _reset(self) -> None:
         self.text = ""  # held input, not yet restored
         self._before = ""  # the last input character restored (for whole-word checks)
-        self.offset = 0  # input characters restored so far
-        self._scan_tail = ""  # the last input characters, to find token shapes across pieces
-        self._scan_at = 0  # offset of _scan_tail[0]
-        self._scan_seen = 0  # token shapes that start before this offset are settled
-        self._scan_pending = False  # a trigger character near the end of _scan_tail
-        self._spans: list[tuple[int, int]] = []  # recent restored spans (an unknown shape must miss them)
-        self._skipped = ""  # the last piece not scanned (it held no trigger): the context of the next scan
+        self.offset = 0  # input characters restored so far (counted when a report is kept)
+        # the last pieces of input restored, at least _SCAN_KEEP characters (bytes: ASCII pieces, not decoded)
+        self._recent: list[str | bytes] = []
+        self._seen = 0  # token shapes that start before this offset are settled
+        self._pending = False  # a token shape may be unfinished at the end of the input restored so far
+        self._spans: list[RawEvent] = []  # recent known tokens (an unknown token shape must miss them)
 
     def push(self, text: str) -> str:
         """Add input text; return the restored text that no further input can change."""
         if self.text:
             text = self.text + text
-        restored, consumed = self._restorer.restore_prefix(text, before=self._before)
-        if consumed:
-            if consumed < len(text):
-                piece = text[:consumed]
-                self.text = text[consumed:]
-            else:
-                piece = text
-                self.text = ""
-            before = self._before
-            self._before = piece[-1]
-            if self._events is not None:
-                if restored != piece:
-                    self._note_tokens(piece, before)
-                if self._scan_pending or "-" in piece or "<" in piece or "_" in piece:
-                    self._scan(piece, final=False)
-                else:  # no token shape can end in this piece
-                    self._skipped = piece
-            self.offset += consumed
+        elif not text:
+            return ""
+        # The usual piece holds no token: the same test as Restorer.restore_prefix() makes first, inline.
+        # (bytes are mapped in C, then searched as str: `bytes in bytes` is several times slower)
+        mapped = text.encode("ascii", "replace").translate(self._run_map).decode()
+        if self._run in mapped or not self._can_hold:
+            return self._push(text, mapped)
+        n = len(text)
+        run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
+        if run:
+            held = self._memo.get(text[-run - 1 :])
+            if held is None:
+                held = self._tail_hold(text, run)
         else:
+            held = 1 if text[-1] in _OPENERS else 0
+        if held:
+            if held == n:
+                self.text = text
+                return ""
+            self.text = text[n - held :]
+            text = text[: n - held]
+        elif self.text:
+            self.text = ""
+        self._before = text[-1]
+        events = self._events
+        if events is not None:  # what _book() does, inline
+            start = self.offset
+            self.offset = start + len(text)
+            recent = self._recent
+            if len(recent) >= 16:
+                recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+            recent.append(text)
+            if self._pending or "_" in text or "-" in text:
+                self._scan(len(text), False)
+        return text
+
+    def _push(self, text: str, mapped: str) -> str:
+        """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map)."""
+        events = self._events
+        if events is None:
+            restored, consumed = self._prefix(text, self._before, None, 0, False, mapped)
+            if consumed:
+                self.text = text[consumed:] if consumed < len(text) else ""
+                self._before = text[consumed - 1]
+            else:
+                self.text = text
+            return restored
+        known = len(events)
+        start = self.offset
+        restored, consumed = self._prefix(text, self._before, events, start, False, mapped)
+        if not consumed:
             self.text = text
+            return restored
+        if consumed < len(text):
+            self.text = text[consumed:]
+            text = text[:consumed] if len(events) != known else restored  # the piece of input restored
+        else:
+            self.text = ""
+        self._book(text, known, start, False)
         return restored
 
     def finish(self) -> str:
         """Restore and return the held tail, and start over (the next push begins a new text)."""
         text = self.text
-        restored = self._restorer.restore(text, before=self._before) if text else ""
-        if self._events is not None:
-            if text and restored != text:
-                self._note_tokens(text, self._before)
-            self._scan(text, final=True)
+        events = self._events
+        if events is None:
+            restored = self._restorer.restore(text, before=self._before) if text else ""
+        else:
+            known = len(events)
+            start = self.offset
+            restored = self._prefix(text, self._before, events, start, True)[0]
+            self._book(text, known, start, True)
         self._reset()
         return restored
 
-    def _note_tokens(self, piece: str, before: str) -> None:
-        assert self._events is not None
-        off = self.offset
-        for e in self._restorer.restore_with_report(piece, before=before).report.events:
-            if e.kind != "unknown":
-                self._events.append(TokenEvent(e.start + off, e.end + off, e.kind, e.found))
-                self._spans.append((e.start + off, e.end + off))
+    def _book(self, piece: str, known: int, start: int, final: bool) -> None:
+        """Account for a piece of input restored from offset ``start`` (with a report; the tokens found in it
+        are ``events[known:]``), then report the token shapes in it that are no token of the map."""
+        events = self._events
+        assert events is not None
+        self.offset = start + len(piece)
+        hyphens = 0
+        if piece:
+            self._before = piece[-1]
+            recent = self._recent
+            if len(recent) >= 16:
+                recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+            recent.append(piece)
+            hyphens = piece.count("-")
+        if len(events) != known:
+            found = events[known:]
+            spans = self._spans
+            if len(spans) > 32:
+                spans[:] = [sp for sp in spans if sp[1] > start - _SCAN_KEEP]
+            spans += found
+            if hyphens:  # the hyphens of the restored tokens: no unknown token shape can hold them
+                for s, _, kind, token in found:
+                    if kind != "ambiguous" and s >= start:
+                        hyphens -= token.count("-")
+        if final or self._pending or hyphens > 0 or "_" in piece:
+            self._scan(len(piece), final)
 
-    def _scan(self, piece: str, *, final: bool) -> None:
-        """Report token-shaped strings that are not tokens of the map (as a whole-text report would)."""
-        assert self._events is not None
-        if self._skipped:  # the pieces since the last scan: the last one is the context
-            keep = self._skipped[-_SCAN_KEEP:]
-            self._skipped = ""
-            self._scan_at = self.offset - len(keep)
-            self._scan_seen = max(self._scan_seen, self._scan_at)
-            self._scan_tail = keep
-        buf = self._scan_tail + piece
-        base = self._scan_at
-        seen = max(self._scan_seen, self.offset - _SCAN_BACK)  # older text cannot start an unfinished shape
+    def _scan(self, size: int, final: bool) -> None:
+        """Report token-shaped strings that are not tokens of the map (as a whole-text report would).
+
+        The shapes are searched in the last input characters (``_recent``, ending with the piece of ``size``
+        characters just restored): every shape holds a ``_`` or a hyphen, so pieces without one (or whose
+        hyphens all lie in restored tokens) are not searched unless a shape may be unfinished before them.
+        """
+        events = self._events
+        assert events is not None
+        recent = self._recent
+        buf = _joined(recent)
+        recent[:] = [buf]
         end = len(buf)
+        base = self.offset - end  # offset of buf[0]
+        # older text cannot start an unfinished shape (and keeps some look-behind context)
+        pos = max(self._seen - base, end - size - _SCAN_BACK, 0)
+        spans = self._spans
         pending = False
-        for m in _SHAPES_RE.finditer(buf, max(0, seen - base)):
-            s, e = m.start() + base, m.end() + base
-            if m.end() == end and not final:  # more input may extend it (or make it no token at all)
+        for m in _SHAPES_RE.finditer(buf, pos):
+            s, e = m.span()
+            if e == end and not final:  # more input may extend it (or make it no token at all)
                 pending = True
                 break
-            if not any(s < ce and cs < e for cs, ce in self._spans):
-                self._events.append(TokenEvent(s, e, "unknown", m.group()))
-            seen = e
-        keep = buf[-_SCAN_KEEP:]
-        self._scan_at = base + end - len(keep)
-        self._scan_seen = max(seen, self._scan_at)
-        self._scan_tail = keep
-        self._scan_pending = pending or any(t in keep[-64:] for t in _TRIGGERS)
-        self._spans = [sp for sp in self._spans if sp[1] > self._scan_at]
+            s += base
+            e += base
+            if not any(s < sp[1] and sp[0] < e for sp in spans):
+                events.append((s, e, "unknown", m.group()))
+            self._seen = e
+        if not pending and not final:
+            tail = buf[-_SCAN_BACK:]
+            if "_" in tail:
+                pending = True
+            elif "-" in tail:  # a UUID shape may be unfinished: the trailing run of hex digits holds a hyphen
+                mapped = tail.encode("ascii", "replace").translate(_HEX_MAP)
+                pending = "-" in tail[len(mapped.rstrip(b"x")) :]
+        self._pending = pending
 
 
 # -------------------------------------------------------------------------------------------- protocol
@@ -256,7 +356,7 @@ class StreamRestorer:
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         self._restorer = restorer
         self._closed = False
-        self._events: list[TokenEvent] | None = [] if report else None
+        self._events: list[RawEvent] | None = [] if report else None  # TokenEvent fields, built when read
         self._holds: dict[object, _Hold] = {}
         self.malformed = 0
         """Lines or events that could not be parsed or had an unknown shape (passed through)."""
@@ -290,9 +390,10 @@ class StreamRestorer:
     def report(self) -> RestoreReport:
         """Tokens restored, altered, ambiguous and unknown so far (positions: see the module docstring).
 
-        Empty when the restorer was built with ``report=False`` (which saves about half the cost of a feed).
+        Empty when the restorer was built with ``report=False`` (which saves about a third of the cost of a feed).
         """
-        return RestoreReport(tuple(sorted(self._events or (), key=lambda e: e.start)))
+        events = sorted(self._events or (), key=_start)
+        return RestoreReport(tuple(TokenEvent(s, e, kind, found) for s, e, kind, found in events))
 
     def _hold(self, key: object) -> _Hold:
         h = self._holds.get(key)
@@ -317,39 +418,97 @@ class StreamRestorer:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = ("_decode", "_decoder", "_text")
+    __slots__ = ("_bmemo", "_can_hold", "_max_len", "_run", "_run_map", "_tail_hold", "_text", "_undecoded")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
         self._text = self._hold("text")
-        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        self._decode: Callable[[bytes], str] = self._decoder.decode
+        self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
+        # what the first test of Restorer.restore_prefix() needs, bound once
+        self._run_map = restorer._run_map
+        self._run = restorer._run
+        self._can_hold = restorer._can_hold
+        self._max_len = restorer.max_token_length
+        self._bmemo = restorer._bmemo
+        self._tail_hold = restorer._tail_hold
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
         if self._closed:
             self._check_open()
-        text = self._decode(chunk)
-        if not text:
+        # The usual chunk is ASCII and holds no token: it is restored as bytes (no decoding nor encoding) by
+        # _Hold.push(), inline (a Python call costs as much as the rest of it).
+        h = self._text
+        if self._undecoded or not chunk.isascii():
+            return self._feed_text(chunk)
+        held = h.text
+        if held:
+            if not held.isascii():
+                return self._feed_text(chunk)
+            data = held.encode() + chunk
+        elif chunk:
+            data = chunk
+        else:
             return b""
-        out = self._text.push(text)
-        try:
-            return out.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            return _encode(out)
+        # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
+        mapped = data.translate(self._run_map).decode()
+        if self._run in mapped or not self._can_hold:  # the piece may hold a token
+            return _encode_out(h._push(data.decode(), mapped))
+        n = len(data)
+        run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
+        if run:
+            keep = self._bmemo.get(data[-run - 1 :])
+            if keep is None:
+                keep = self._tail_hold(data.decode(), run)
+                if run + 1 < self._max_len and len(self._bmemo) < 4096:
+                    self._bmemo[data[-run - 1 :]] = keep
+        else:
+            keep = 1 if data[-1] in _OPENER_BYTES else 0
+        if keep:
+            if keep == n:
+                h.text = data.decode()
+                return b""
+            h.text = data[n - keep :].decode()
+            data = data[: n - keep]
+        elif held:
+            h.text = ""
+        h._before = chr(data[-1])
+        events = h._events
+        if events is not None:  # what _Hold._book() does, inline
+            start = h.offset
+            h.offset = start + len(data)
+            recent = h._recent
+            if len(recent) >= 16:
+                recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+            recent.append(data)
+            if h._pending or 95 in data or 45 in data:  # "_" or "-" (an int: `bytes in bytes` is slow)
+                h._scan(len(data), False)
+        return data
+
+    def _feed_text(self, chunk: bytes) -> bytes:
+        """feed() of a chunk that is not ASCII, or follows an incomplete character, or held text that is not."""
+        if self._undecoded:
+            chunk = self._undecoded + chunk
+            self._undecoded = b""
+        # what codecs' incremental decoder does, without its Python-level wrapper
+        text, used = _utf8_decode(chunk, "surrogateescape", False)
+        if used != len(chunk):
+            self._undecoded = chunk[used:]
+        return _encode_out(self._text.push(text)) if text else b""
 
     def close(self) -> bytes:
         """Return the held tail (and any incomplete character's bytes), restored."""
         self._check_open()
         self._closed = True
-        tail = self._decoder.decode(b"", True)  # an incomplete character comes out as escaped bytes
+        tail = _utf8_decode(self._undecoded, "surrogateescape", True)[0]  # an incomplete character: escaped bytes
+        self._undecoded = b""
         out = self._text.push(tail) if tail else ""
         return _encode(out + self._text.finish())
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete UTF-8 character."""
-        return len(self._decoder.getstate()[0])
+        return len(self._undecoded)
 
 
 # --------------------------------------------------------------------------------------------- lines

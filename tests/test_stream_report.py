@@ -1,0 +1,163 @@
+"""Stream restorers' fast paths and reports: the same answers whatever the chunking and the path taken."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anonymizer import Anonymizer, FieldPolicy, Restorer, Session
+from anonymizer.restore import TokenEvent
+from anonymizer.stream import restorer_for
+
+POLICY = FieldPolicy.from_fields(
+    [
+        {"field": "user.name", "allowed": True, "anonymized": True},
+        {"field": "host.name", "allowed": True, "anonymized": True},
+    ]
+)
+KEY = b"0123456789abcdef0123456789abcdef"
+
+
+def session_for(tokens: str) -> Session:
+    session = Anonymizer(policy=POLICY, tokens=tokens, key=KEY).session()
+    for i, original in enumerate(["jdoe", "srv-01", "Zoë", "emoji 😀", "a-b_c"]):
+        session.token_for(original, field="host.name" if i % 2 else "user.name")
+    return session
+
+
+SESSIONS = {name: session_for(name) for name in ("uuid", "placeholder", "mask")}
+OTHER = session_for("uuid")  # tokens of another conversation: unknown here
+# A map mixing every shape with tokens of no known shape (found by the literal automaton).
+MIXED = Restorer(
+    {
+        **SESSIONS["uuid"].replacements,
+        **SESSIONS["placeholder"].replacements,
+        **SESSIONS["mask"].replacements,
+        "TOK-9": "nine",
+        "Σx": "sigma",
+        "[[x]]": "brackets",
+    }
+)
+RESTORERS = {**{name: s.restorer for name, s in SESSIONS.items()}, "mixed": MIXED}
+# Characters that make the fast paths' shortcuts go wrong if they are wrong: case mappings that change length
+# or depend on context (İ, Σ, the Kelvin sign), openers, hex digits in both cases, "_" and "-", non-ASCII.
+FILLER = st.sampled_from(
+    [" ", "the ", "e", "E", "de", "<", "[", "{", "]", ">", "-", "_", "USER_", "x", "0f", "İ", "Σ", "\u212a", "é", "😀"]
+)
+
+
+def _altered(token: str) -> str:
+    if token.startswith("<"):
+        return "[" + token[1:-1] + "]"
+    return token.upper() if token[0].isdigit() or token[0] in "abcdef" else token.lower()
+
+
+@st.composite
+def model_text(draw: st.DrawFn, restorer: Restorer) -> str:
+    tokens = st.sampled_from(list(restorer.replacements))
+    part = st.one_of(
+        tokens,
+        tokens.map(_altered),
+        tokens.map(lambda t: t[: len(t) // 2]),
+        tokens.map(lambda t: t.replace("-", "")),
+        st.sampled_from(list(OTHER.replacements)),
+        FILLER,
+        st.text(max_size=3),
+    )
+    return "".join(draw(st.lists(part, max_size=12)))
+
+
+@st.composite
+def chunked(draw: st.DrawFn, body: bytes) -> list[bytes]:
+    if draw(st.booleans()) and len(body) < 300:
+        return [body[i : i + 1] for i in range(len(body))]
+    points = sorted(draw(st.lists(st.integers(0, len(body)), max_size=10)))
+    return [body[a:b] for a, b in itertools.pairwise([0, *points, len(body)])]
+
+
+PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def reference_prefix(restorer: Restorer, text: str, before: str) -> tuple[str, int]:
+    """restore_prefix() as it was written before its fast paths: the hold-back first, then every match."""
+    if not restorer.replacements or not text:
+        return text, len(text)
+    cut = len(text) - restorer.holdback(text)
+    parts: list[str] = []
+    pos = 0
+    for start, end, original, _ in restorer._scan(text, before):
+        if start >= cut:
+            break
+        parts.append(text[pos:start])
+        parts.append(original)
+        pos = end
+        if end > cut:
+            rest = text[end:]
+            cut = len(text) - restorer.holdback(rest) if rest else end
+    parts.append(text[pos:cut])
+    return "".join(parts), cut
+
+
+@PROFILE
+@given(st.sampled_from(sorted(RESTORERS)), st.data())
+def test_restore_prefix_matches_reference(name: str, data: st.DataObject) -> None:
+    """The fast paths of restore_prefix() (no token in the text; memoized hold-back of a short ASCII tail)
+    give what the plain algorithm gives."""
+    restorer = RESTORERS[name]
+    text = data.draw(model_text(restorer))
+    before = data.draw(st.sampled_from(["", " ", "a", "[", "_"]))
+    for _ in range(2):  # the second time through, from the memo
+        assert restorer.restore_prefix(text, before=before) == reference_prefix(restorer, text, before)
+        for i in range(len(text)):
+            assert restorer.restore_prefix(text[i:], before=before) == reference_prefix(restorer, text[i:], before)
+
+
+@PROFILE
+@given(st.sampled_from(sorted(RESTORERS)), st.data())
+def test_text_stream_report_does_not_depend_on_chunking(name: str, data: st.DataObject) -> None:
+    """The text stream gives the same output and the same report (unknown tokens included) however the body
+    is cut; restored, altered and ambiguous tokens are those of the whole-text report."""
+    restorer = RESTORERS[name]
+    text = data.draw(model_text(restorer))
+    body = text.encode()
+    if data.draw(st.booleans()):
+        body = b"\xff" + body + b"\xe2\x82"
+    whole = restorer_for(restorer, "text")
+    want = whole.feed(body) + whole.close()
+    stream = restorer_for(restorer, "text")
+    out = b"".join(stream.feed(chunk) for chunk in data.draw(chunked(body))) + stream.close()
+    assert out == want
+    assert stream.report == whole.report
+    known = restorer.restore_with_report(body.decode("utf-8", "surrogateescape")).report.events
+    assert [e for e in stream.report.events if e.kind != "unknown"] == [e for e in known if e.kind != "unknown"]
+
+
+def test_report_positions_across_fast_and_slow_chunks() -> None:
+    """Events found in chunks of either path carry offsets into the whole input text."""
+    session = SESSIONS["uuid"]
+    token = session.token_for("jdoe")
+    foreign = next(iter(OTHER.replacements))
+    text = f"plain prose here {token} more prose {foreign} and {token.upper()} end é {token}"
+    stream = session.stream("text")
+    body = text.encode()
+    out = b"".join(stream.feed(body[i : i + 7]) for i in range(0, len(body), 7)) + stream.close()
+    assert out.decode() == session.restorer.restore(text)
+    starts = [text.index(token), text.index(foreign), text.index(token.upper()), text.rindex(token)]
+    assert stream.report.events == (
+        TokenEvent(starts[0], starts[0] + 36, "restored", token),
+        TokenEvent(starts[1], starts[1] + 36, "unknown", foreign),
+        TokenEvent(starts[2], starts[2] + 36, "altered", token.upper()),
+        TokenEvent(starts[3], starts[3] + 36, "restored", token),
+    )
+
+
+def test_ambiguous_token_reported_without_another_restored() -> None:
+    """An ambiguous altered token is reported even in a piece where nothing else was restored."""
+    restorer = Restorer({"<USER_NAME_1>": "a", "<user_name_1>": "b"})
+    stream = restorer_for(restorer, "text")
+    body = b"see [USER_NAME_1] here"
+    assert stream.feed(body) + stream.close() == body
+    assert [(e.start, e.end, e.kind) for e in stream.report.events] == [(4, 17, "ambiguous")]
+    assert restorer.restore_with_report(body.decode()).report.ambiguous == 1
