@@ -48,10 +48,15 @@ _OPENERS = {"[": "]", "{": "}", "<": ">"}
 
 # UUID-shaped tokens are found without an automaton: a UUID (or its 32-hex form) is a run of 32+ hex digits
 # and hyphens, and such runs are rare in prose. The text is mapped to bytes ("x" for a hex digit or hyphen,
-# " " for anything else, one byte per character), where bytes.find skips ahead to every run of 32 "x".
+# " " for anything else, one byte per character), then decoded, and str.find skips ahead to every run of 32 "x".
 _HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in range(256))
 _HEX_RUN = "x" * 32
 _UUID_IN_RUN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+# Hold-back memo (Restorer._memo/_bmemo): windows of a trailing run of at most _MEMO_RUN key characters (word
+# endings such as "the" or "ed") and the character before it; at most _MEMO_SIZE of them per restorer.
+_MEMO_RUN = 4
+_MEMO_SIZE = 4096
 
 # Other token shapes, for the unknown-token report (searched only when a report is asked for).
 _SHAPES_RE = re.compile(
@@ -62,22 +67,6 @@ _SHAPES_RE = re.compile(
 
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
-
-
-def _hex_runs(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of every run of 32 or more hex digits and hyphens in ``text`` (str indices)."""
-    # one character per character, positions kept; searched as str (`bytes in bytes` and find are slower)
-    mapped = text.encode("ascii", "replace").translate(_HEX_MAP).decode()
-    runs: list[tuple[int, int]] = []
-    find = mapped.find
-    pos = find(_HEX_RUN)
-    while pos != -1:
-        end = find(" ", pos + 32)
-        if end == -1:
-            end = len(mapped)
-        runs.append((pos, end))
-        pos = find(_HEX_RUN, end)
-    return runs
 
 
 def _lower_same_length(text: str) -> str:
@@ -312,7 +301,9 @@ class Restorer:
         if not self._keys or not text or self._max_len < 2:
             return 0
         window = text[-(self._max_len - 1) :]
-        low = _lower_same_length(window)
+        low = window.lower()
+        if len(low) != len(window):
+            low = _lower_same_length(window)
         first = self._first_chars
         keys = self._keys
         n = len(low)
@@ -370,14 +361,15 @@ class Restorer:
             if not run:
                 cut = n - 1 if text[-1] in _OPENERS else n
             else:
-                held = self._memo.get(text[-run - 1 :])
+                held = self._memo.get(text[-run - 1 :]) if run <= _MEMO_RUN else None
                 cut = n - (self._tail_hold(text, run) if held is None else held)
         if self._run not in mapped:  # no token can be in text: nothing to restore
             return (text, n) if cut == n else (text[:cut], cut)
         found_events: list[TokenEvent] | None = [] if events is not None else None
         parts: list[str] = []
         pos = 0
-        for start, end, original, kind in self._scan(text, before, found_events):
+        scan = self._scan_hex if self._hex_only else self._scan
+        for start, end, original, kind in scan(text, before, found_events):
             if start >= cut:
                 break
             parts.append(text[pos:start])
@@ -407,15 +399,18 @@ class Restorer:
         ``run`` may overcount: it is the trailing run of characters that lower into the key alphabet, or are
         not ASCII. holdback() reads only that run and the character before it; an ASCII window of those lowers
         as it does inside a longer window (no context-dependent case mapping), so its hold-back is the text's.
-        The same few word endings come back again and again: the hold-back of such a short window is memoized
-        in ``_memo`` (which callers may read first: it holds only short ASCII windows).
+        The same few word endings come back again and again: the hold-back of a window of at most
+        ``_MEMO_RUN + 1`` characters is memoized in ``_memo`` (which callers may read first: it holds only short
+        ASCII windows). Longer runs (a token cut short, mostly) are not: they seldom come back.
         """
+        if run > _MEMO_RUN:
+            return self.holdback(text)
         window = text[-run - 1 :]
         if run + 1 < self._max_len and window.isascii():
             held = self._memo.get(window)
             if held is None:
                 held = self.holdback(window)
-                if len(self._memo) < 4096:
+                if len(self._memo) < _MEMO_SIZE:
                     self._memo[window] = held
             return held
         return self.holdback(text)
@@ -454,7 +449,17 @@ class Restorer:
         found: list[tuple[int, int, str, EventKind]] = []
         originals = self._originals
         targets = self._lower_targets
-        for start, end in _hex_runs(text):
+        # every run of 32 or more hex digits and hyphens: "x" runs in the text mapped one character per character
+        # (searched as str: `bytes in bytes` and bytes.find are slower)
+        mapped = text.encode("ascii", "replace").translate(_HEX_MAP).decode()
+        find = mapped.find
+        pos = find(_HEX_RUN)
+        while pos != -1:
+            end = find(" ", pos + 32)
+            if end == -1:
+                end = len(mapped)
+            start = pos
+            pos = find(_HEX_RUN, end)
             while text[start] == "-":
                 start += 1
             while text[end - 1] == "-":
@@ -463,13 +468,13 @@ class Restorer:
             if size < 32:
                 continue
             run = text[start:end]
+            original = originals.get(run) if size in (36, 32) else None
+            if original is not None:  # the usual case: the run is one token (and holds no other UUID)
+                found.append((start, end, original, "restored"))
+                continue
             if (size == 36 and run.count("-") == 4 and run[8] == run[13] == run[18] == run[23] == "-") or (
                 size == 32 and "-" not in run
-            ):  # the run is one UUID (or one UUID without its hyphens): the usual case
-                original = originals.get(run)
-                if original is not None:
-                    found.append((start, end, original, "restored"))
-                    continue
+            ):  # the run is one UUID (or one UUID without its hyphens)
                 spans: list[tuple[int, int]] = [(start, end)]
             else:
                 spans = [(start + m.start(), start + m.end()) for m in _UUID_IN_RUN.finditer(run)]

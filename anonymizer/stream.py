@@ -59,7 +59,7 @@ from typing import Any, Final
 import orjson
 
 from .errors import StreamError
-from .restore import _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
+from .restore import _MEMO_RUN, _MEMO_SIZE, _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
 
 __all__ = [
     "FORMATS",
@@ -188,8 +188,10 @@ class _Hold:
         self._reset()
 
     def _reset(self) -> None:
-        self.text = ""  # held input, not yet restored
-        self._before = ""  # the last input character restored (for whole-word checks)
+        # held input, not yet restored (bytes: ASCII held by TextStreamRestorer.feed, which reads it as bytes)
+        self.text: str | bytes = ""
+        # the last input character restored (for whole-word checks), or the last piece of ASCII input restored
+        self._before: str | bytes = ""
         self.offset = 0  # input characters restored so far (counted when a report is kept)
         # the last pieces of input restored, at least _SCAN_KEEP characters (bytes: ASCII pieces, not decoded)
         self._recent: list[str | bytes] = []
@@ -199,8 +201,9 @@ class _Hold:
 
     def push(self, text: str) -> str:
         """Add input text; return the restored text that no further input can change."""
-        if self.text:
-            text = self.text + text
+        tail = self.text
+        if tail:
+            text = (tail if isinstance(tail, str) else tail.decode()) + text
         elif not text:
             return ""
         # The usual piece holds no token: the same test as Restorer.restore_prefix() makes first, inline.
@@ -224,7 +227,7 @@ class _Hold:
             text = text[: n - held]
         elif self.text:
             self.text = ""
-        self._before = text[-1]
+        self._before = text  # (only its last character is read)
         events = self._events
         if events is not None:  # what _book() does, inline
             start = self.offset
@@ -240,8 +243,11 @@ class _Hold:
     def _push(self, text: str, mapped: str) -> str:
         """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map)."""
         events = self._events
+        before = self._before
+        if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
+            before = chr(before[-1])
         if events is None:
-            restored, consumed = self._prefix(text, self._before, None, 0, False, mapped)
+            restored, consumed = self._prefix(text, before, None, 0, False, mapped)
             if consumed:
                 self.text = text[consumed:] if consumed < len(text) else ""
                 self._before = text[consumed - 1]
@@ -250,7 +256,7 @@ class _Hold:
             return restored
         known = len(events)
         start = self.offset
-        restored, consumed = self._prefix(text, self._before, events, start, False, mapped)
+        restored, consumed = self._prefix(text, before, events, start, False, mapped)
         if not consumed:
             self.text = text
             return restored
@@ -259,19 +265,42 @@ class _Hold:
             text = text[:consumed] if len(events) != known else restored  # the piece of input restored
         else:
             self.text = ""
-        self._book(text, known, start, False)
+        # what _book() does, inline (a token is restored in about one chunk in ten)
+        self.offset = start + consumed
+        self._before = text  # (only its last character is read)
+        recent = self._recent
+        if len(recent) >= 16:
+            recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+        recent.append(text)
+        hyphens = text.count("-")
+        if len(events) != known:
+            found = events[known:]
+            spans = self._spans
+            if len(spans) > 32:
+                spans[:] = [sp for sp in spans if sp[1] > start - _SCAN_KEEP]
+            spans += found
+            if hyphens:  # the hyphens of the restored tokens: no unknown token shape can hold them
+                for s, _, kind, token in found:
+                    if kind != "ambiguous" and s >= start:
+                        hyphens -= token.count("-")
+        if self._pending or hyphens > 0 or "_" in text:
+            self._scan(consumed, False)
         return restored
 
     def finish(self) -> str:
         """Restore and return the held tail, and start over (the next push begins a new text)."""
-        text = self.text
+        held = self.text
+        text = held if isinstance(held, str) else held.decode()
         events = self._events
+        before = self._before
+        if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
+            before = chr(before[-1])
         if events is None:
-            restored = self._restorer.restore(text, before=self._before) if text else ""
+            restored = self._restorer.restore(text, before=before) if text else ""
         else:
             known = len(events)
             start = self.offset
-            restored = self._prefix(text, self._before, events, start, True)[0]
+            restored = self._prefix(text, before, events, start, True)[0]
             self._book(text, known, start, True)
         self._reset()
         return restored
@@ -284,7 +313,7 @@ class _Hold:
         self.offset = start + len(piece)
         hyphens = 0
         if piece:
-            self._before = piece[-1]
+            self._before = piece  # (only its last character is read)
             recent = self._recent
             if len(recent) >= 16:
                 recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
@@ -418,7 +447,17 @@ class StreamRestorer:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = ("_bmemo", "_can_hold", "_max_len", "_run", "_run_map", "_tail_hold", "_text", "_undecoded")
+    __slots__ = (
+        "_bmemo",
+        "_can_hold",
+        "_holdback",
+        "_max_len",
+        "_run",
+        "_run_map",
+        "_tail_hold",
+        "_text",
+        "_undecoded",
+    )
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
@@ -431,6 +470,7 @@ class TextStreamRestorer(StreamRestorer):
         self._max_len = restorer.max_token_length
         self._bmemo = restorer._bmemo
         self._tail_hold = restorer._tail_hold
+        self._holdback = restorer.holdback
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
@@ -443,9 +483,12 @@ class TextStreamRestorer(StreamRestorer):
             return self._feed_text(chunk)
         held = h.text
         if held:
-            if not held.isascii():
+            if isinstance(held, bytes):
+                data = held + chunk
+            elif held.isascii():
+                data = held.encode() + chunk
+            else:
                 return self._feed_text(chunk)
-            data = held.encode() + chunk
         elif chunk:
             data = chunk
         else:
@@ -453,26 +496,33 @@ class TextStreamRestorer(StreamRestorer):
         # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
         mapped = data.translate(self._run_map).decode()
         if self._run in mapped or not self._can_hold:  # the piece may hold a token
-            return _encode_out(h._push(data.decode(), mapped))
+            out = h._push(data.decode(), mapped)
+            try:
+                return out.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                return _encode(out)
         n = len(data)
         run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
-        if run:
-            keep = self._bmemo.get(data[-run - 1 :])
-            if keep is None:
+        if run > _MEMO_RUN:  # holdback() reads the last max_len - 1 characters only
+            keep = self._holdback(data[-self._max_len :].decode())
+        elif run:
+            window = data[-run - 1 :]
+            keep = self._bmemo.get(window, -1)
+            if keep < 0:
                 keep = self._tail_hold(data.decode(), run)
-                if run + 1 < self._max_len and len(self._bmemo) < 4096:
-                    self._bmemo[data[-run - 1 :]] = keep
+                if len(self._bmemo) < _MEMO_SIZE:
+                    self._bmemo[window] = keep
         else:
             keep = 1 if data[-1] in _OPENER_BYTES else 0
         if keep:
             if keep == n:
-                h.text = data.decode()
+                h.text = data
                 return b""
-            h.text = data[n - keep :].decode()
+            h.text = data[n - keep :]
             data = data[: n - keep]
         elif held:
             h.text = ""
-        h._before = chr(data[-1])
+        h._before = data  # its last character, when it is needed
         events = h._events
         if events is not None:  # what _Hold._book() does, inline
             start = h.offset
