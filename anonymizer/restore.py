@@ -232,8 +232,11 @@ class Restorer:
         # any non-ASCII character after encode("ascii", "replace")) to "x" and all others to " ".
         shortest = min((len(k) for k in (*keys_sorted, *self._originals)), default=1)
         self._run = "x" * max(1, shortest)
+        # When every token is a UUID, every hex digit is taken in (more than needed, which is allowed): _run_map
+        # is then _HEX_MAP on ASCII text without "?", and _scan_hex() reuses what restore_prefix() mapped.
+        run_chars = self._alphabet + ("0123456789abcdef-" if self._hex_only else "")
         self._run_map = (
-            bytes(0x78 if b == 0x3F or chr(b).lower() in self._alphabet else 0x20 for b in range(128)) + b"x" * 128
+            bytes(0x78 if b == 0x3F or chr(b).lower() in run_chars else 0x20 for b in range(128)) + b"x" * 128
         )
 
     # ------------------------------------------------------------------ public
@@ -368,8 +371,12 @@ class Restorer:
         found_events: list[TokenEvent] | None = [] if events is not None else None
         parts: list[str] = []
         pos = 0
-        scan = self._scan_hex if self._hex_only else self._scan
-        for start, end, original, kind in scan(text, before, found_events):
+        if self._hex_only:
+            hex_mapped = mapped if text.isascii() and "?" not in text else None  # _run_map is _HEX_MAP there
+            found = self._scan_hex(text, before, found_events, hex_mapped)
+        else:
+            found = self._scan(text, before, found_events)
+        for start, end, original, kind in found:
             if start >= cut:
                 break
             parts.append(text[pos:start])
@@ -442,16 +449,17 @@ class Restorer:
         return found
 
     def _scan_hex(
-        self, text: str, before: str, report: list[TokenEvent] | None
+        self, text: str, before: str, report: list[TokenEvent] | None, mapped: str | None = None
     ) -> list[tuple[int, int, str, EventKind]]:
         """UUID-shaped tokens: exact ones, altered ones (case changed, hyphens dropped) and, for a report,
-        unknown ones."""
+        unknown ones. ``mapped``: ``text`` through ``_HEX_MAP`` (as str), when the caller has it."""
         found: list[tuple[int, int, str, EventKind]] = []
         originals = self._originals
         targets = self._lower_targets
         # every run of 32 or more hex digits and hyphens: "x" runs in the text mapped one character per character
         # (searched as str: `bytes in bytes` and bytes.find are slower)
-        mapped = text.encode("ascii", "replace").translate(_HEX_MAP).decode()
+        if mapped is None:
+            mapped = text.encode("ascii", "replace").translate(_HEX_MAP).decode()
         find = mapped.find
         pos = find(_HEX_RUN)
         while pos != -1:

@@ -98,6 +98,19 @@ def _start(event: RawEvent) -> int:
     return event[0]
 
 
+def _trim(recent: list[str | bytes]) -> None:
+    """Drop the pieces of input no longer needed to keep the last ``_SCAN_KEEP`` characters of ``recent``."""
+    total = 0
+    i = len(recent)
+    while i and total < _SCAN_KEEP:
+        i -= 1
+        total += len(recent[i])
+    if len(recent) - i > 8:  # many small pieces: joined (and cut to the characters kept)
+        recent[:] = [_joined(recent[i:])[-_SCAN_KEEP:]]
+    else:
+        del recent[:i]
+
+
 def _joined(pieces: list[str | bytes]) -> str:
     """Pieces of input text as one string (ASCII pieces may be kept as bytes)."""
     return "".join([p if isinstance(p, str) else p.decode() for p in pieces])
@@ -159,7 +172,6 @@ class _Hold:
 
     __slots__ = (
         "_before",
-        "_can_hold",
         "_events",
         "_memo",
         "_pending",
@@ -180,8 +192,9 @@ class _Hold:
         # Restorer.restore_prefix() with token events, and what its first test needs, bound once
         self._prefix = restorer._prefix
         self._run_map = restorer._run_map
-        self._run = restorer._run
-        self._can_hold = restorer._can_hold
+        # the fast path's test: a run this long may be a token ("" when the hold-back is always 0: every piece
+        # takes the general path then, as "" is in every string)
+        self._run = restorer._run if restorer._can_hold else ""
         self._memo = restorer._memo
         self._tail_hold = restorer._tail_hold
         self._events = events  # None: no report kept
@@ -209,7 +222,7 @@ class _Hold:
         # The usual piece holds no token: the same test as Restorer.restore_prefix() makes first, inline.
         # (bytes are mapped in C, then searched as str: `bytes in bytes` is several times slower)
         mapped = text.encode("ascii", "replace").translate(self._run_map).decode()
-        if self._run in mapped or not self._can_hold:
+        if self._run in mapped:
             return self._push(text, mapped)
         n = len(text)
         run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
@@ -234,7 +247,7 @@ class _Hold:
             self.offset = start + len(text)
             recent = self._recent
             if len(recent) >= 16:
-                recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+                _trim(recent)
             recent.append(text)
             if self._pending or "_" in text or "-" in text:
                 self._scan(len(text), False)
@@ -270,7 +283,7 @@ class _Hold:
         self._before = text  # (only its last character is read)
         recent = self._recent
         if len(recent) >= 16:
-            recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+            _trim(recent)
         recent.append(text)
         hyphens = text.count("-")
         if len(events) != known:
@@ -316,7 +329,7 @@ class _Hold:
             self._before = piece  # (only its last character is read)
             recent = self._recent
             if len(recent) >= 16:
-                recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+                _trim(recent)
             recent.append(piece)
             hyphens = piece.count("-")
         if len(events) != known:
@@ -449,7 +462,6 @@ class TextStreamRestorer(StreamRestorer):
 
     __slots__ = (
         "_bmemo",
-        "_can_hold",
         "_holdback",
         "_max_len",
         "_run",
@@ -465,8 +477,9 @@ class TextStreamRestorer(StreamRestorer):
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
         # what the first test of Restorer.restore_prefix() needs, bound once
         self._run_map = restorer._run_map
-        self._run = restorer._run
-        self._can_hold = restorer._can_hold
+        # the fast path's test: a run this long may be a token ("" when the hold-back is always 0: every piece
+        # takes the general path then, as "" is in every string)
+        self._run = restorer._run if restorer._can_hold else ""
         self._max_len = restorer.max_token_length
         self._bmemo = restorer._bmemo
         self._tail_hold = restorer._tail_hold
@@ -495,7 +508,7 @@ class TextStreamRestorer(StreamRestorer):
             return b""
         # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
         mapped = data.translate(self._run_map).decode()
-        if self._run in mapped or not self._can_hold:  # the piece may hold a token
+        if self._run in mapped:  # the piece may hold a token
             out = h._push(data.decode(), mapped)
             try:
                 return out.encode("utf-8", "surrogateescape")
@@ -525,11 +538,10 @@ class TextStreamRestorer(StreamRestorer):
         h._before = data  # its last character, when it is needed
         events = h._events
         if events is not None:  # what _Hold._book() does, inline
-            start = h.offset
-            h.offset = start + len(data)
+            h.offset += len(data)
             recent = h._recent
             if len(recent) >= 16:
-                recent[:] = [_joined(recent)[-_SCAN_KEEP:]]
+                _trim(recent)
             recent.append(data)
             if h._pending or 95 in data or 45 in data:  # "_" or "-" (an int: `bytes in bytes` is slow)
                 h._scan(len(data), False)
