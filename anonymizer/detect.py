@@ -25,10 +25,18 @@ Every detector returns non-overlapping findings: when spans overlap, the earlies
 span, then the earlier rule (:func:`resolve_overlaps`; pattern recognizers come before NER).
 
 Batches (``detect_many``) run the distinct texts once through spaCy's ``nlp.pipe`` with a real batch size,
-then the recognizers per text on the precomputed artifacts; the findings equal those of ``detect`` per text.
-The pipeline is loaded without its dependency parser: Presidio reads tokens, lemmas (tagger, attribute ruler,
-lemmatizer) and entities, and the NER component of spaCy's CNN pipelines has its own token-to-vector layer,
-so the parser changes nothing but the cost.
+then the recognizers per text on the precomputed artifacts; the findings equal those of ``detect`` per text,
+and those of Presidio's stock ``AnalyzerEngine.analyze`` per message. The shortcuts, each exact:
+
+- the pipeline is loaded without its dependency parser: Presidio reads tokens, lemmas (tagger, attribute ruler,
+  lemmatizer) and entities, and the NER component of spaCy's CNN pipelines has its own token-to-vector layer,
+  so the parser changes nothing but the cost;
+- the attribute ruler finds its one-token equality rules by table lookup instead of trying ~180 rules at every
+  token (:class:`_TableAttributeRulerMatch`: same sorted match list, stock ``set_annotations``);
+- the batch engine (a copy of the analyzer: same recognizers, ids, thresholds) swaps the stock phone recognizer
+  for a copy whose ``phonenumbers`` matcher remembers each candidate's verdict within the batch and skips
+  parsing candidates with fewer digit-like characters than any valid number has (:func:`_phone_min_chars`,
+  derived from phonenumbers' metadata), and skips the context enhancer's defensive deep copy of fresh results.
 
 Thread safety: everything is loaded and warmed up at construction (Presidio otherwise loads recognizers
 lazily, without a lock); calls into a spaCy pipeline are serialized by a per-detector lock; the recognizers
@@ -37,16 +45,23 @@ are then stateless.
 
 from __future__ import annotations
 
+import copy
+import functools
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import phonenumbers
 import regex
 import spacy
 import tldextract
-from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+from phonenumbers import NumberParseException, PhoneNumberMatch, PhoneNumberMatcher
+from phonenumbers.phonenumbermatcher import _TIME_STAMPS_SUFFIX, Leniency
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, PatternRecognizer, RecognizerRegistry
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -62,6 +77,9 @@ from presidio_analyzer.predefined_recognizers import (
 )
 from presidio_anonymizer.entities import InvalidParamError
 from presidio_anonymizer.operators import Operator, OperatorType
+from spacy.attrs import IDS
+from spacy.matcher import Matcher
+from spacy.pipeline import AttributeRuler
 
 from anonymizer.errors import DetectorError
 from anonymizer.findings import Finding
@@ -70,6 +88,7 @@ if TYPE_CHECKING:
     from presidio_analyzer import RecognizerResult
     from presidio_analyzer.nlp_engine import NlpArtifacts
     from spacy.language import Language
+    from spacy.tokens import Doc
 
 __all__ = [
     "DEFAULT_ENTITIES",
@@ -213,9 +232,93 @@ def load_pipeline(model: str | None, *, language: str = "en", where: str = "mode
             "use model=None for pattern-only detection"
         )
     try:
-        return spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
+        nlp = spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
     except (OSError, ValueError, ImportError) as err:
         raise DetectorError(f"{where}: spaCy pipeline {model!r} could not be loaded: {err}") from err
+    for _, component in nlp.pipeline:
+        if type(component) is AttributeRuler:
+            vars(component)["match"] = _TableAttributeRulerMatch(component)
+    return nlp
+
+
+_ATTR_ALIASES = {"TEXT": "ORTH"}
+_TABLE_ATTRS = frozenset({"ORTH", "TEXT", "LOWER", "NORM", "TAG", "POS", "LEMMA", "DEP", "IS_SPACE"})
+
+
+class _TableAttributeRulerMatch:
+    """``AttributeRuler.match`` giving the same sorted match list with most patterns found by table lookup.
+
+    spaCy's ``Matcher`` tries every pattern at every token; the English pipelines' attribute ruler has ~180
+    rules, mostly one token with plain ``{"TAG": ..}``/``{"LOWER": .., "TAG": ..}`` equalities. Those rules are
+    looked up in dicts keyed on the token's attribute ids (``Doc.to_array`` reads the same ids the matcher
+    compares: ``get_token_attr``); every other rule (several tokens, ``IN``/``NOT_IN``/``REGEX``, ``OP``, ...)
+    stays in a stock ``Matcher`` with the same rule keys. Matches are deduplicated per (rule, start, end) as the
+    matcher does, then sorted as ``AttributeRuler.match`` sorts them, and ``set_annotations`` is the stock one.
+    If rules are added or cleared later, the stock ``match`` runs instead.
+    """
+
+    def __init__(self, ruler: AttributeRuler) -> None:
+        self._ruler = ruler
+        strings = ruler.vocab.strings
+        self._rest = Matcher(ruler.vocab)
+        columns: dict[int, int] = {}
+        tables: dict[tuple[int, ...], dict[tuple[int, ...], list[tuple[int, int]]]] = {}
+        for number, rule in enumerate(ruler.patterns):
+            key = str(number)
+            patterns: Any = rule["patterns"]
+            if not all(len(p) == 1 and all(_is_table_constraint(a, v) for a, v in p[0].items()) for p in patterns):
+                self._rest.add(key, patterns)
+                continue
+            for (token,) in patterns:
+                # {"A": {"IN": [x, y]}} is {"A": x} or {"A": y}: one table row per combination.
+                constraints = sorted(
+                    (IDS[_ATTR_ALIASES.get(a.upper(), a.upper())], _table_values(v, strings)) for a, v in token.items()
+                )
+                signature = tuple(columns.setdefault(attr, len(columns)) for attr, _ in constraints)
+                table = tables.setdefault(signature, {})
+                for values in itertools.product(*(options for _, options in constraints)):
+                    table.setdefault(values, []).append((number, strings[key]))
+        self._columns: list[int | str] = list(columns)
+        self._tables = list(tables.items())
+        # add() appends to these, clear() (and so from_bytes/from_disk) replaces them.
+        self._attrs, self._matcher, self._rules = ruler.attrs, ruler.matcher, len(ruler.attrs)
+
+    def __call__(self, doc: Doc) -> list[tuple[int, int, int, int]]:
+        ruler = self._ruler
+        if ruler.attrs is not self._attrs or ruler.matcher is not self._matcher or len(ruler.attrs) != self._rules:
+            stock: list[tuple[int, int, int, int]] = AttributeRuler.match(ruler, doc)
+            return stock
+        found: set[tuple[int, int, int, int]] = set()
+        if self._columns and len(doc):
+            rows: Any = doc.to_array(self._columns).reshape(len(doc), len(self._columns)).tolist()
+            for signature, table in self._tables:
+                for start, row in enumerate(rows):
+                    hits = table.get(tuple([row[c] for c in signature]))
+                    if hits:
+                        found.update((number, key, start, start + 1) for number, key in hits)
+        strings = ruler.vocab.strings
+        for key, start, end in self._rest(doc, allow_missing=True, as_spans=False):
+            found.add((int(strings[key]), key, start, end))
+        return sorted(found)
+
+
+def _is_table_constraint(attr: Any, value: Any) -> bool:
+    if not isinstance(attr, str) or attr.upper() not in _TABLE_ATTRS:
+        return False
+    if attr.upper().startswith("IS_"):
+        return isinstance(value, bool)
+    if isinstance(value, dict):  # a set predicate on string values, nothing else
+        options = value.get("IN")
+        return len(value) == 1 and isinstance(options, list) and all(isinstance(o, str) for o in options)
+    return isinstance(value, str)
+
+
+def _table_values(value: Any, strings: Any) -> tuple[int, ...]:
+    if isinstance(value, bool):
+        return (int(value),)
+    if isinstance(value, dict):
+        return tuple(dict.fromkeys(strings.add(o) for o in value["IN"]))
+    return (int(strings.add(value)),)
 
 
 def _default_pipeline_name(where: str) -> str:
@@ -358,12 +461,235 @@ def _recognizers(entities: Sequence[str], language: str, *, ner: bool, internal:
     return out
 
 
+# ------------------------------------------------------------------------------------------ batch phones
+
+# A phone candidate's verdict, once computed in a batch: tries it consumed, then (offset within the
+# candidate, matched string, parsed number) or None.
+_PHONE_MEMO_MAX = 200_000  # verdicts kept per batch and thread; past that the memo starts again
+_PhoneVerdict = tuple[int, "tuple[int, str, phonenumbers.PhoneNumber] | None"]
+
+
+class _RememberingPhoneNumberMatcher(PhoneNumberMatcher):
+    """``PhoneNumberMatcher`` that reuses the verdict on a candidate already judged in the same batch.
+
+    In phonenumbers, ``_extract_match(candidate, offset)`` reads the text around the candidate in two places
+    only: whether the character before it (when ``offset > 0``) and the one after it are "bad neighbours"
+    (a Latin letter or an invalid punctuation symbol: ``_parse_and_verify``), and whether a ``:mm`` time-stamp
+    suffix follows (``_TIME_STAMPS_SUFFIX``). Everything else is a pure function of the region, the leniency
+    and the candidate, as long as the ``max_tries`` budget does not run out inside it. So the verdict is
+    keyed on exactly those facts, stored with the tries it consumed and only when the budget did not run out,
+    and reused only when the budget left cannot run out either: every match, and the budget, are what the
+    stock matcher gives. Alert texts repeat the same addresses, counts and times, so most candidates repeat.
+    """
+
+    def __init__(self, text: str, region: str, leniency: int, memo: dict[tuple[Any, ...], _PhoneVerdict]) -> None:
+        super().__init__(text, region, leniency=leniency)
+        self._memo = memo
+        self._min_chars = _phone_min_chars(region)
+
+    def _extract_match(self, candidate: str, offset: int) -> PhoneNumberMatch | None:
+        text = self.text
+        after = offset + len(candidate)
+        key = (
+            self.preferred_region,
+            self.leniency,
+            candidate,
+            offset > 0 and _bad_phone_neighbour(text[offset - 1]),
+            after < len(text) and _bad_phone_neighbour(text[after]),
+            _TIME_STAMPS_SUFFIX.match(text, after) is not None,
+        )
+        known = self._memo.get(key)
+        if known is not None and self._max_tries > known[0]:
+            self._max_tries -= known[0]
+            if known[1] is None:
+                return None
+            at, raw, number = known[1]
+            return PhoneNumberMatch(offset + at, raw, number)
+        budget = self._max_tries
+        match = super()._extract_match(candidate, offset)
+        if self._max_tries > 0:
+            found = None if match is None else (match.start - offset, match.raw_string, match.number)
+            self._memo[key] = (budget - self._max_tries, found)
+        return match
+
+    def _parse_and_verify(self, candidate: str, offset: int) -> PhoneNumberMatch | None:
+        # Never touches the tries budget; reads the text only through the two neighbour tests.
+        if self.leniency >= Leniency.VALID and len(_PHONE_CHARS.findall(candidate)) < self._min_chars:
+            return None  # a necessary condition: see _phone_min_chars
+        text = self.text
+        after = offset + len(candidate)
+        key = (
+            "verify",
+            self.preferred_region,
+            self.leniency,
+            candidate,
+            offset > 0 and _bad_phone_neighbour(text[offset - 1]),
+            after < len(text) and _bad_phone_neighbour(text[after]),
+        )
+        if key in self._memo:
+            known = self._memo[key][1]
+            return None if known is None else PhoneNumberMatch(offset, known[1], known[2])
+        match = super()._parse_and_verify(candidate, offset)
+        self._memo[key] = (0, None if match is None else (0, match.raw_string, match.number))
+        return match
+
+
+# Characters phonenumbers can turn into a digit of a number: decimal digits and letters (vanity numbers);
+# every non-ASCII character is counted too, so no Unicode table has to agree with phonenumbers' own.
+_PHONE_CHARS = regex.compile(r"[0-9A-Za-z\x80-\U0010FFFF]")
+_UNBOUNDED = -(10**6)
+
+
+def _phone_national_bound(country_code: int) -> int:
+    """Fewest digits before the national prefix transform of a valid national number behind ``country_code``.
+
+    The number must have a length its region's general description allows (``_number_type_helper`` tests it
+    first), whichever region of the code validates it, minus the digits a national prefix transform rule
+    (``"0549\\1"``: four) can add, whichever region of the code parsed it. Unknown shapes give no bound.
+    """
+    lengths: list[int] = []
+    added = 0
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+        allowed = [
+            n for n in (metadata.general_desc.possible_length if metadata and metadata.general_desc else ()) if n > 0
+        ]
+        if not allowed:
+            return _UNBOUNDED
+        lengths.append(min(allowed))
+        rule = metadata.national_prefix_transform_rule if metadata else None
+        if rule:
+            if len(regex.findall(r"\\\d", rule)) != 1:
+                return _UNBOUNDED
+            added = max(added, len(regex.sub(r"\\\d", "", rule)))
+    return min(lengths) - added if lengths else _UNBOUNDED
+
+
+@functools.cache
+def _phone_min_chars(region: str) -> int:
+    """A lower bound on the digit-like characters (:data:`_PHONE_CHARS`) of any candidate that phonenumbers
+    parses, with ``region`` as the default, into a *valid* number; 0 when no bound can be shown.
+
+    A valid number is its country code's digits (when the text gives one: ``+``, an international prefix, or
+    the default region's code) plus a national significant number whose length the validating region allows;
+    each of those digits comes from a distinct digit or letter of the candidate. Without a country code in
+    the text the default region's code applies, with no digits of its own. With the stock metadata this is 4.
+    """
+    with_code = min(len(str(cc)) + _phone_national_bound(cc) for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    default_code = phonenumbers.country_code_for_region(region)
+    without_code = _phone_national_bound(default_code) if default_code else with_code
+    return max(0, min(with_code, without_code))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bad_phone_neighbour(char: str) -> bool:
+    """The test phonenumbers' matcher applies to the characters around a candidate (leniency VALID and up)."""
+    return PhoneNumberMatcher._is_invalid_punctuation_symbol(char) or PhoneNumberMatcher._is_latin_letter(char)
+
+
+class _BatchPhoneRecognizer(PhoneRecognizer):
+    """A copy of a stock ``PhoneRecognizer`` (same id, name, regions, context) for :meth:`detect_many`.
+
+    ``analyze`` is Presidio's ``PhoneRecognizer.analyze`` line for line, with the matcher remembering
+    candidate verdicts across the texts of one batch (:meth:`begin_batch` opens a memo for the calling thread).
+    """
+
+    def __init__(self, stock: PhoneRecognizer) -> None:
+        self.__dict__.update(stock.__dict__)  # the stock recognizer's whole state, its id included
+        self._batch_memo = threading.local()
+
+    def begin_batch(self) -> None:
+        """Start remembering candidate verdicts in this thread."""
+        self._batch_memo.memo = {}
+
+    def end_batch(self) -> None:
+        """Forget this thread's verdicts."""
+        self._batch_memo.memo = None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Presidio's phone recognizer over ``text`` (see the class docstring)."""
+        if self.leniency is None:  # the stock matcher refuses it
+            stock: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts)  # type: ignore[arg-type]
+            return stock
+        memo = getattr(self._batch_memo, "memo", None)
+        if memo is None:
+            memo = {}
+        elif len(memo) > _PHONE_MEMO_MAX:
+            memo.clear()
+        results: list[RecognizerResult] = []
+        for region in self.supported_regions:
+            for match in _RememberingPhoneNumberMatcher(text, region, self.leniency, memo):
+                try:
+                    parsed_number = phonenumbers.parse(text[match.start : match.end])
+                    # Rebinds the loop variable, as Presidio does (it only names the region in the explanation).
+                    region = phonenumbers.region_code_for_number(parsed_number)
+                    results += [self._get_recognizer_result(match, text, region, nlp_artifacts)]  # type: ignore[no-untyped-call]
+                except NumberParseException:
+                    results += [self._get_recognizer_result(match, text, region, nlp_artifacts)]  # type: ignore[no-untyped-call]
+        deduplicated: list[RecognizerResult] = EntityRecognizer.remove_duplicates(results)
+        return deduplicated
+
+
+class _FreshResults(list[Any]):
+    """Results one ``analyze`` call has just made and nothing else holds: deep-copying them protects nobody."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return list(self)
+
+
+class _BatchContextEnhancer(LemmaContextAwareEnhancer):
+    """A copy of Presidio's stock lemma enhancer (same settings) for :meth:`detect_many`.
+
+    The stock method starts by deep-copying the results so that it can raise scores without touching the
+    caller's objects. Inside ``AnalyzerEngine.analyze`` those are the recognizers' fresh results, which the
+    engine drops right after, and the recognizers of the batch registry (Presidio's and ours) make new ones on
+    every call, so the copy only costs time (a deep copy keeps shared objects shared, so nothing else differs).
+    """
+
+    def __init__(self, stock: LemmaContextAwareEnhancer) -> None:
+        self.__dict__.update(stock.__dict__)
+
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts,
+        recognizers: list[EntityRecognizer],
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
+        """The stock enhancement, on the results themselves."""
+        enhanced: list[RecognizerResult] = super().enhance_using_context(
+            text, _FreshResults(raw_results), nlp_artifacts, recognizers, context
+        )
+        return enhanced
+
+
 # -------------------------------------------------------------------------------------------- Presidio
 
 _WARM_UP = (
     "warm-up: ops@corp.example wrote to a@b.com from 10.0.0.1 and fe80::1, see https://x.example/a "
     "and www.example.com; call +1 212 555 0100 or 020 7946 0958; card 4111 1111 1111 1111; "
     "IBAN GB82 WEST 1234 5698 7654 32; host dc01.corp.local; mac 00:1A:2B:3C:4D:5E; John Smith."
+)
+
+
+# Recognizers that build new result objects on every call (the batch context enhancer relies on it).
+_FRESH_RESULT_RECOGNIZERS = frozenset(
+    {
+        _OfflineEmailRecognizer,
+        _UrlRecognizer,
+        _InternalHostRecognizer,
+        _BatchPhoneRecognizer,
+        CreditCardRecognizer,
+        CryptoRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        MacAddressRecognizer,
+        SpacyRecognizer,
+        UsSsnRecognizer,
+    }
 )
 
 
@@ -403,6 +729,21 @@ class PresidioDetector:
         for recognizer in recognizers:  # Presidio loads these lazily inside analyze(), without a lock
             recognizer.load()
             recognizer.is_loaded = True
+        # detect_many runs a copy of the engine: its registry's stock phone recognizers remember candidate
+        # verdicts within a batch (same ids, so same context, thresholds, dedup and rule numbers), and its
+        # stock lemma enhancer skips a defensive deep copy when every recognizer makes fresh results.
+        self._batch_phones = [
+            _BatchPhoneRecognizer(r) for r in analyzer.registry.recognizers if type(r) is PhoneRecognizer
+        ]
+        swap = {p.id: p for p in self._batch_phones}
+        registry = copy.copy(analyzer.registry)
+        registry.recognizers = [swap.get(r.id, r) if type(r) is PhoneRecognizer else r for r in registry.recognizers]
+        self._batch_analyzer = copy.copy(analyzer)
+        self._batch_analyzer.registry = registry
+        if type(analyzer.context_aware_enhancer) is LemmaContextAwareEnhancer and all(
+            type(r) in _FRESH_RESULT_RECOGNIZERS for r in registry.recognizers
+        ):
+            self._batch_analyzer.context_aware_enhancer = _BatchContextEnhancer(analyzer.context_aware_enhancer)
         self.detect(_WARM_UP)  # compiles patterns, loads phone metadata and the suffix trie, once
 
     def __repr__(self) -> str:
@@ -412,8 +753,10 @@ class PresidioDetector:
         with self._lock:
             return self._nlp_engine.process_text(text, self.language)
 
-    def _analyze(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
-        results: list[RecognizerResult] = self.analyzer.analyze(
+    def _analyze(
+        self, text: str, artifacts: NlpArtifacts, analyzer: AnalyzerEngine | None = None
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = (analyzer or self.analyzer).analyze(
             text,
             language=self.language,
             entities=self.entities,
@@ -462,13 +805,19 @@ class PresidioDetector:
         """
         found: dict[str, list[Finding]] = {"": []}
         distinct = [t for t in dict.fromkeys(texts) if t]
-        for chunk in _chunks(distinct, _PIPE_CHUNK):
-            with self._lock:
-                artifacts = [
-                    a for _, a in self._nlp_engine.process_batch(chunk, self.language, batch_size=self.batch_size)
-                ]
-            for text, art in zip(chunk, artifacts, strict=True):
-                found[text] = self.to_findings(self._analyze(text, art))
+        for phone in self._batch_phones:
+            phone.begin_batch()
+        try:
+            for chunk in _chunks(distinct, _PIPE_CHUNK):
+                with self._lock:
+                    artifacts = [
+                        a for _, a in self._nlp_engine.process_batch(chunk, self.language, batch_size=self.batch_size)
+                    ]
+                for text, art in zip(chunk, artifacts, strict=True):
+                    found[text] = self.to_findings(self._analyze(text, art, self._batch_analyzer))
+        finally:
+            for phone in self._batch_phones:
+                phone.end_batch()
         return [list(found[t]) for t in texts]
 
 
