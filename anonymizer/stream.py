@@ -432,7 +432,7 @@ class StreamRestorer:
     def report(self) -> RestoreReport:
         """Tokens restored, altered, ambiguous and unknown so far (positions: see the module docstring).
 
-        Empty when the restorer was built with ``report=False`` (which saves about a third of the cost of a feed).
+        Empty when the restorer was built with ``report=False`` (which saves about a quarter of the cost of a feed).
         """
         events = sorted(self._events or (), key=_start)
         return RestoreReport(tuple(TokenEvent(s, e, kind, found) for s, e, kind, found in events))
