@@ -31,8 +31,9 @@ and those of Presidio's stock ``AnalyzerEngine.analyze`` per message. The shortc
 - the pipeline is loaded without its dependency parser: Presidio reads tokens, lemmas (tagger, attribute ruler,
   lemmatizer) and entities, and the NER component of spaCy's CNN pipelines has its own token-to-vector layer,
   so the parser changes nothing but the cost;
-- the attribute ruler finds its one-token equality rules by table lookup instead of trying ~180 rules at every
-  token (:class:`_TableAttributeRulerMatch`: same sorted match list, stock ``set_annotations``);
+- the attribute ruler evaluates its rules on token attribute ids (one-token rules by table lookup) instead of
+  trying ~180 rules at every token (:class:`_TableAttributeRulerMatch`: the stock matcher's sorted match list,
+  stock ``set_annotations``);
 - the batch engine (a copy of the analyzer: same recognizers, ids, thresholds) swaps the stock phone recognizer
   for a copy whose ``phonenumbers`` matcher remembers each candidate's verdict within the batch and skips
   parsing candidates with fewer digit-like characters than any valid number has (:func:`_phone_min_chars`,
@@ -48,6 +49,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +82,7 @@ from presidio_anonymizer.operators import Operator, OperatorType
 from spacy.attrs import IDS
 from spacy.matcher import Matcher
 from spacy.pipeline import AttributeRuler
+from spacy.strings import get_string_id
 
 from anonymizer.errors import DetectorError
 from anonymizer.findings import Finding
@@ -244,17 +247,24 @@ def load_pipeline(model: str | None, *, language: str = "en", where: str = "mode
 _ATTR_ALIASES = {"TEXT": "ORTH"}
 _TABLE_ATTRS = frozenset({"ORTH", "TEXT", "LOWER", "NORM", "TAG", "POS", "LEMMA", "DEP", "IS_SPACE"})
 
+# One token constraint of a compiled rule pattern: (column, kind, values or compiled regex).
+_Check = tuple[int, str, Any]
+_MEMBERSHIP = frozenset({"eq", "in"})  # the value is one of a set of ids
+
 
 class _TableAttributeRulerMatch:
-    """``AttributeRuler.match`` giving the same sorted match list with most patterns found by table lookup.
+    """``AttributeRuler.match`` giving the same sorted match list without trying every rule at every token.
 
     spaCy's ``Matcher`` tries every pattern at every token; the English pipelines' attribute ruler has ~180
-    rules, mostly one token with plain ``{"TAG": ..}``/``{"LOWER": .., "TAG": ..}`` equalities. Those rules are
-    looked up in dicts keyed on the token's attribute ids (``Doc.to_array`` reads the same ids the matcher
-    compares: ``get_token_attr``); every other rule (several tokens, ``IN``/``NOT_IN``/``REGEX``, ``OP``, ...)
-    stays in a stock ``Matcher`` with the same rule keys. Matches are deduplicated per (rule, start, end) as the
-    matcher does, then sorted as ``AttributeRuler.match`` sorts them, and ``set_annotations`` is the stock one.
-    If rules are added or cleared later, the stock ``match`` runs instead.
+    rules, mostly one token with ``{"TAG": ..}``/``{"LOWER": .., "TAG": ..}`` equalities. Here every pattern
+    of fixed length whose constraints are equalities or ``IN``/``NOT_IN``/``REGEX`` predicates on plain token
+    attributes is evaluated directly on the ids ``Doc.to_array`` reads (``get_token_attr``, what the matcher
+    compares; ``REGEX`` searches the attribute's string with ``re``, as the matcher does): one-token
+    equality/``IN`` patterns by dict lookup, the others at the positions where one of their equality/``IN``
+    constraints holds. Any other rule (``OP``, other attributes or predicates) stays in a stock ``Matcher``
+    with the same rule key. Matches are deduplicated per (rule, start, end) as the matcher does, then sorted as
+    ``AttributeRuler.match`` sorts them; ``set_annotations`` is the stock one. If rules are added or cleared
+    later, the stock ``match`` runs instead.
     """
 
     def __init__(self, ruler: AttributeRuler) -> None:
@@ -263,23 +273,29 @@ class _TableAttributeRulerMatch:
         self._rest = Matcher(ruler.vocab)
         columns: dict[int, int] = {}
         tables: dict[tuple[int, ...], dict[tuple[int, ...], list[tuple[int, int]]]] = {}
+        checked: list[tuple[int, int, list[list[_Check]], tuple[int, int, frozenset[int]] | None]] = []
         for number, rule in enumerate(ruler.patterns):
             key = str(number)
             patterns: Any = rule["patterns"]
-            if not all(len(p) == 1 and all(_is_table_constraint(a, v) for a, v in p[0].items()) for p in patterns):
+            compiled = [_compile_pattern(p, columns) for p in patterns]
+            if any(c is None for c in compiled):
                 self._rest.add(key, patterns)
                 continue
-            for (token,) in patterns:
-                # {"A": {"IN": [x, y]}} is {"A": x} or {"A": y}: one table row per combination.
-                constraints = sorted(
-                    (IDS[_ATTR_ALIASES.get(a.upper(), a.upper())], _table_values(v, strings)) for a, v in token.items()
-                )
-                signature = tuple(columns.setdefault(attr, len(columns)) for attr, _ in constraints)
-                table = tables.setdefault(signature, {})
-                for values in itertools.product(*(options for _, options in constraints)):
-                    table.setdefault(values, []).append((number, strings[key]))
+            for tokens in compiled:
+                assert tokens is not None
+                if len(tokens) == 1 and all(kind in _MEMBERSHIP for _, kind, _ in tokens[0]):
+                    # {"A": {"IN": [x, y]}} is {"A": x} or {"A": y}: one table row per combination.
+                    constraints = sorted(tokens[0], key=lambda c: c[0])
+                    table = tables.setdefault(tuple(c[0] for c in constraints), {})
+                    for values in itertools.product(*(sorted(c[2]) for c in constraints)):
+                        table.setdefault(values, []).append((number, strings[key]))
+                else:
+                    anchors = ((j, c, v) for j, t in enumerate(tokens) for c, kind, v in t if kind in _MEMBERSHIP)
+                    checked.append((number, strings[key], tokens, next(anchors, None)))
         self._columns: list[int | str] = list(columns)
         self._tables = list(tables.items())
+        self._checked = checked
+        self._rest_empty = len(self._rest) == 0
         # add() appends to these, clear() (and so from_bytes/from_disk) replaces them.
         self._attrs, self._matcher, self._rules = ruler.attrs, ruler.matcher, len(ruler.attrs)
 
@@ -289,36 +305,75 @@ class _TableAttributeRulerMatch:
             stock: list[tuple[int, int, int, int]] = AttributeRuler.match(ruler, doc)
             return stock
         found: set[tuple[int, int, int, int]] = set()
-        if self._columns and len(doc):
-            rows: Any = doc.to_array(self._columns).reshape(len(doc), len(self._columns)).tolist()
+        n = len(doc)
+        strings = ruler.vocab.strings
+        if self._columns and n:
+            rows: Any = doc.to_array(self._columns).reshape(n, len(self._columns)).tolist()
             for signature, table in self._tables:
                 for start, row in enumerate(rows):
                     hits = table.get(tuple([row[c] for c in signature]))
                     if hits:
                         found.update((number, key, start, start + 1) for number, key in hits)
-        strings = ruler.vocab.strings
-        for key, start, end in self._rest(doc, allow_missing=True, as_spans=False):
-            found.add((int(strings[key]), key, start, end))
+            for number, key, tokens, anchor in self._checked:
+                length = len(tokens)
+                if anchor is None:
+                    starts: Iterable[int] = range(n - length + 1)
+                else:
+                    at, col, values = anchor
+                    starts = [p - at for p in range(at, n - length + 1 + at) if rows[p][col] in values]
+                for start in starts:
+                    if all(
+                        _check(rows[start + j][col], kind, values, strings)
+                        for j, token in enumerate(tokens)
+                        for col, kind, values in token
+                    ):
+                        found.add((number, key, start, start + length))
+        if not self._rest_empty:
+            for key, start, end in self._rest(doc, allow_missing=True, as_spans=False):
+                found.add((int(strings[key]), key, start, end))
         return sorted(found)
 
 
-def _is_table_constraint(attr: Any, value: Any) -> bool:
-    if not isinstance(attr, str) or attr.upper() not in _TABLE_ATTRS:
-        return False
-    if attr.upper().startswith("IS_"):
-        return isinstance(value, bool)
-    if isinstance(value, dict):  # a set predicate on string values, nothing else
-        options = value.get("IN")
-        return len(value) == 1 and isinstance(options, list) and all(isinstance(o, str) for o in options)
-    return isinstance(value, str)
+def _compile_pattern(pattern: Any, columns: dict[int, int]) -> list[list[_Check]] | None:
+    """A rule pattern as per-token checks, or None when it needs the stock matcher."""
+    if not isinstance(pattern, list) or not pattern:
+        return None
+    tokens: list[list[_Check]] = []
+    for spec in pattern:
+        if not isinstance(spec, dict):
+            return None
+        checks: list[_Check] = []
+        for attr, value in spec.items():
+            name = _ATTR_ALIASES.get(attr.upper(), attr.upper()) if isinstance(attr, str) else None
+            if name is None or name not in _TABLE_ATTRS:
+                return None
+            col = columns.setdefault(IDS[name], len(columns))
+            if name.startswith("IS_"):
+                if not isinstance(value, bool):
+                    return None
+                checks.append((col, "eq", frozenset({int(value)})))
+            elif isinstance(value, str):
+                checks.append((col, "eq", frozenset({get_string_id(value)})))
+            elif isinstance(value, dict) and len(value) == 1:
+                ((op, arg),) = value.items()
+                if op in ("IN", "NOT_IN") and isinstance(arg, list) and all(isinstance(a, str) for a in arg):
+                    checks.append((col, op.lower(), frozenset(get_string_id(a) for a in arg)))
+                elif op == "REGEX" and isinstance(arg, str):
+                    checks.append((col, "regex", re.compile(arg)))
+                else:
+                    return None
+            else:
+                return None
+        tokens.append(checks)
+    return tokens
 
 
-def _table_values(value: Any, strings: Any) -> tuple[int, ...]:
-    if isinstance(value, bool):
-        return (int(value),)
-    if isinstance(value, dict):
-        return tuple(dict.fromkeys(strings.add(o) for o in value["IN"]))
-    return (int(strings.add(value)),)
+def _check(value: int, kind: str, values: Any, strings: Any) -> bool:
+    if kind in _MEMBERSHIP:
+        return value in values
+    if kind == "not_in":
+        return value not in values
+    return bool(values.search(strings[value]))
 
 
 def _default_pipeline_name(where: str) -> str:

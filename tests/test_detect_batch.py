@@ -236,6 +236,15 @@ WORDS = [
     "am",
     "be",
     "been",
+    "nuthin'",
+    "c'm",
+    "on",
+    "let",
+    "got",
+    "ta",
+    "all",
+    "there",
+    "This",
 ]
 
 
