@@ -2,11 +2,13 @@
 
 The stand-in (:class:`anonymizer.proxy.testing.KibanaStandIn`) and the proxy (``python -m anonymizer.proxy``,
 SQLite store in a temporary directory, JSON request logs to /dev/null) run as two subprocesses on 127.0.0.1;
-the load comes from this process (httpx, concurrency 8). Bounded: 200 requests per phase (quick) or 1000, and a
-hard time limit; both servers are stopped at the end, whatever happens.
+the load comes from this process (httpx). Throughput is measured at concurrency 8, latency one request at a time
+(so that it holds no queueing on this 2-core machine). Bounded: 200 requests per throughput phase (quick) or
+1000, half as many per latency phase, and a hard time limit; both servers are stopped at the end, whatever
+happens.
 
 Figures: ``proxy_rps`` (non-streamed security chat/complete through the proxy), ``proxy_added_latency_p50_ms``
-and ``_p99_ms`` (proxy latency percentile minus direct latency percentile, same requests), the same for
+and ``_p99_ms`` (proxy latency percentile minus direct latency percentile, same requests, sequential), the same for
 streamed requests (``proxy_stream_*``, time to the end of the stream), ``proxy_ttfb_ms`` (median time to the
 first restored byte of a stream) next to ``direct_ttfb_ms``. Run alone with
 ``python benchmarks/bench_proxy.py [--quick]``.
@@ -106,11 +108,14 @@ def _servers(deadline: float) -> Iterator[tuple[str, str]]:
                     proc.wait(timeout=10)
 
 
-async def _phase(base: str, n: int, stream: bool, deadline: float) -> tuple[list[float], list[float], float]:
-    """Send ``n`` requests at concurrency 8; return latencies, times to first byte (ms) and the wall time (s)."""
+async def _phase(
+    base: str, n: int, stream: bool, deadline: float, concurrency: int = 0
+) -> tuple[list[float], list[float], float]:
+    """Send ``n`` requests (``concurrency`` at once); return latencies, times to first byte (ms), wall time (s)."""
+    concurrency = concurrency or CONCURRENCY
     latencies: list[float] = []
     ttfbs: list[float] = []
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, trust_env=False, limits=limits) as client:
         queue = iter(range(n))
 
@@ -131,7 +136,7 @@ async def _phase(base: str, n: int, stream: bool, deadline: float) -> tuple[list
                 ttfbs.append(((first or end) - t0) * 1000)
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - start
     return latencies, ttfbs, wall
 
@@ -150,14 +155,23 @@ def run(quick: bool) -> dict[str, float | int | str]:
         asyncio.run(_phase(proxy, 20, False, deadline))  # warm up both (imports, SQLite, connections)
         asyncio.run(_phase(upstream, 20, False, deadline))
         for stream, prefix in ((False, "proxy"), (True, "proxy_stream")):
-            direct, direct_ttfb, _ = asyncio.run(_phase(upstream, n, stream, deadline))
-            via, via_ttfb, wall = asyncio.run(_phase(proxy, n, stream, deadline))
-            if not direct or not via:
+            # throughput: concurrency 8
+            _, _, direct_wall = asyncio.run(_phase(upstream, n, stream, deadline))
+            via, _, wall = asyncio.run(_phase(proxy, n, stream, deadline))
+            if not via:
                 raise RuntimeError("time limit reached before any request completed")
             out[f"{prefix}_rps"] = round(len(via) / wall, 1)
-            out[f"{prefix}_added_latency_p50_ms"] = round(_pct(via, 0.5) - _pct(direct, 0.5), 2)
-            out[f"{prefix}_added_latency_p99_ms"] = round(_pct(via, 0.99) - _pct(direct, 0.99), 2)
-            out[f"{prefix}_direct_p50_ms"] = round(_pct(direct, 0.5), 2)
+            out[f"{prefix}_direct_rps"] = round(n / direct_wall, 1)
+            # latency: one request at a time, so that the figures hold no queueing
+            m = n // 2
+            direct, direct_ttfb, _ = asyncio.run(_phase(upstream, m, stream, deadline, concurrency=1))
+            via, via_ttfb, _ = asyncio.run(_phase(proxy, m, stream, deadline, concurrency=1))
+            if not direct or not via:
+                raise RuntimeError("time limit reached before any request completed")
+            for q, name in ((0.5, "p50"), (0.99, "p99")):
+                out[f"{prefix}_{name}_ms"] = round(_pct(via, q), 2)
+                out[f"{prefix}_direct_{name}_ms"] = round(_pct(direct, q), 2)
+                out[f"{prefix}_added_latency_{name}_ms"] = round(_pct(via, q) - _pct(direct, q), 2)
             if stream:
                 out["proxy_ttfb_ms"] = round(statistics.median(via_ttfb), 2)
                 out["direct_ttfb_ms"] = round(statistics.median(direct_ttfb), 2)
