@@ -164,9 +164,9 @@ class Session:
         # free text already seen -> its rewritten form; valid until the next token is bound (chat requests
         # resend the whole history every turn, so the same texts come back again and again)
         self._rewritten: dict[str, str] = {}
-        # fields_to_anonymize -> {prefix -> {key -> (dotted field, action)}}: field names and their actions,
-        # computed once per shape of data instead of once per leaf
-        self._plans: dict[frozenset[str], dict[str, dict[str, tuple[str, Action]]]] = {}
+        # fields_to_anonymize -> {prefix -> {key -> action}}: the action of each field, computed once per shape
+        # of data instead of once per leaf
+        self._plans: dict[frozenset[str], dict[str, dict[str, Action]]] = {}
         if replacements:
             self.merge_replacements(replacements)
 
@@ -396,6 +396,19 @@ class Session:
 
     def _tokenize_pending(self, pending: list[tuple[Any, Any, Any, str]]) -> None:
         """Put the tokens of whole field values in place (all originals are known before any is minted)."""
+        by_original = self._by_original
+        kinds = self._kinds
+        rest = []
+        for item in pending:  # the common case first: a string the conversation already has a token for
+            value = item[2]
+            token = by_original.get(value) if type(value) is str else None
+            if token is not None and kinds.get(token) == _STR:
+                item[0][item[1]] = token
+            else:
+                rest.append(item)
+        if not rest:
+            return
+        pending = rest
         alphabet = self._engine._strategy.alphabet
         if alphabet is not None:  # so that no new token contains an original of this same call
             for _, _, value, _ in pending:
@@ -502,7 +515,7 @@ class _Walk:
         actions: Mapping[str, Action],
         unknown: Action,
         wanted: frozenset[str],
-        plans: dict[str, dict[str, tuple[str, Action]]],
+        plans: dict[str, dict[str, Action]],
         rewritten: dict[str, str],
     ) -> None:
         self.actions = actions
@@ -529,48 +542,48 @@ class _Walk:
                 self.plans.clear()
             plan = self.plans[prefix] = {}
         known = plan.get
-        keep = self.kept.append
-        pend = self.pending.append
         cached = self.rewritten.get
         for key, value in node.items():
-            entry = known(key)
-            if entry is None:
+            act = known(key)
+            if act is None:
                 if type(key) is not str:
                     raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")])
                 if len(plan) >= _PLAN_CACHE_SIZE * 16:
                     plan.clear()
-                entry = plan[key] = (prefix + key, self.action(prefix + key))
-            field, act = entry
+                act = plan[key] = self.action(prefix + key)
             kind = type(value)
-            if kind in _SCALARS:
+            if kind is str:  # most leaves: tested first
                 if act is _KEEP:
-                    if kind is str:
-                        done = cached(value)
-                        if done is None:
-                            keep((out, key, value, field))
-                            done = value
-                        out[key] = done
-                    else:
-                        out[key] = value
+                    done = cached(value)
+                    if done is None:
+                        self.kept.append((out, key, value, prefix + key))
+                        done = value
+                    out[key] = done
                 elif act is _ANONYMIZE:
                     out[key] = value  # replaced by its token once the walk is over
-                    pend((out, key, value, field))
-            elif kind is dict or (kind is not list and isinstance(value, Mapping)):
+                    self.pending.append((out, key, value, prefix + key))
+            elif kind is dict:
                 if value:
-                    sub = self.obj(value, field + ".", depth + 1)
+                    sub = self.obj(value, prefix + key + ".", depth + 1)
                     if sub:
                         out[key] = sub
                 elif act is not _DROP:
                     out[key] = {}
+            elif kind in _SCALARS:
+                if act is _KEEP:
+                    out[key] = value
+                elif act is _ANONYMIZE:
+                    out[key] = value
+                    self.pending.append((out, key, value, prefix + key))
             elif kind is list or kind is tuple:
                 if value:
-                    items = self.seq(value, field, act, depth + 1)
+                    items = self.seq(value, prefix + key, act, depth + 1)
                     if items:
                         out[key] = items
                 elif act is not _DROP:
                     out[key] = []
             else:
-                self.other(out, key, value, field, act, depth)
+                self.other(out, key, value, prefix + key, act, depth)
         return out
 
     def seq(self, items: Sequence[Any], field: str, act: Action, depth: int) -> list[Any]:
@@ -606,13 +619,15 @@ class _Walk:
 
     def other(self, container: Any, key: Any, value: Any, field: str, act: Action, depth: int) -> None:
         """The slow path: subclasses of str/int/float/dict/list, and values that are not JSON at all."""
+        # an empty container stays in a list; in an object, only if its field is not dropped (as on the fast path)
+        keep_empty = isinstance(container, list) or act is not _DROP
         if isinstance(value, Mapping):
             sub = self.obj(value, field + ".", depth + 1)
-            if sub or not value:
+            if sub or (not value and keep_empty):
                 _put(container, key, sub)
         elif isinstance(value, list | tuple):
             items = self.seq(value, field, act, depth + 1)
-            if items or not value:
+            if items or (not value and keep_empty):
                 _put(container, key, items)
         elif act is _DROP:
             return

@@ -362,3 +362,23 @@ def test_one_session_shared_by_threads_keeps_one_token_per_original() -> None:
     for t in threads:
         t.join()
     assert len(session.replacements) == 37
+
+
+def test_mapping_and_sequence_subclasses_are_walked_like_dicts_and_lists() -> None:
+    """OrderedDict, MappingProxyType and tuples are addressed and filtered exactly like dicts and lists."""
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    session = Anonymizer(tokens="placeholder").session()
+    data = {
+        "user": MappingProxyType({"name": "jdoe", "password": "x"}),
+        "host": OrderedDict(name="srv-01", empty={}),
+        "process": {"args": ("-u", "jdoe")},
+        "labels": MappingProxyType({}),
+    }
+    out = session.anonymize_data(data)
+    assert out == {
+        "user": {"name": "<USER_NAME_1>"},
+        "host": {"name": "<HOST_NAME_1>"},
+        "process": {"args": ["-u", "<USER_NAME_1>"]},
+    }
