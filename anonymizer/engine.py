@@ -30,7 +30,8 @@ DEFAULT_MIN_LENGTH = 3
 MAX_DEPTH = 200
 _MAX_MINT_ATTEMPTS = 32
 _REWRITE_CACHE_SIZE = 4096
-_PLAN_CACHE_SIZE = 64
+_PLAN_CACHE_SIZE = 64  # distinct fields_to_anonymize sets remembered
+_PLAN_WIDTH = 1024  # keys remembered per object position
 #: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
 #: UUIDv4 contains "-4"); they are also too short to be searched for in free text.
 _MIN_RISKY = 3
@@ -164,9 +165,9 @@ class Session:
         # free text already seen -> its rewritten form; valid until the next token is bound (chat requests
         # resend the whole history every turn, so the same texts come back again and again)
         self._rewritten: dict[str, str] = {}
-        # fields_to_anonymize -> {prefix -> {key -> action}}: the action of each field, computed once per shape
-        # of data instead of once per leaf
-        self._plans: dict[frozenset[str], dict[str, dict[str, Action]]] = {}
+        # fields_to_anonymize -> the plan tree: the action of each field, computed once per shape of data
+        # instead of once per leaf
+        self._plans: dict[frozenset[str], _Plan] = {}
         if replacements:
             self.merge_replacements(replacements)
 
@@ -232,7 +233,7 @@ class Session:
         allowed fields are passed through with every known original inside their text replaced by its token.
         Fields named in ``fields_to_anonymize`` are anonymized whether or not the policy lists them.
         """
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise PayloadError([Issue((), "Expected object")], kind="data")
         if isinstance(fields_to_anonymize, str):
             raise TypeError("fields_to_anonymize must be a list of field names, not a string")
@@ -241,22 +242,22 @@ class Session:
         actions: Mapping[str, Action] = policy._actions
         unknown = policy._unknown_action
         with self._lock:
-            plans = self._plans.get(wanted)
-            if plans is None:
+            plan = self._plans.get(wanted)
+            if plan is None:
                 if len(self._plans) >= _PLAN_CACHE_SIZE:
                     self._plans.clear()
-                plans = self._plans[wanted] = {}
+                plan = self._plans[wanted] = _Plan("")
             cached = self._rewritten
-            walker = _Walk(actions, unknown, wanted, plans, cached)
-            out = walker.obj(data, "", 0)
+            walker = _Walk(actions, unknown, wanted, cached)
+            out = walker.obj(data, plan, 0)
             if walker.pending:
                 bound = len(self._replacements)
                 self._tokenize_pending(walker.pending)
                 if cached and len(self._replacements) != bound:
                     # new tokens: the cached rewrites this walk used may miss them; walk again (every value
                     # of the data is known now, so this second walk mints nothing)
-                    walker = _Walk(actions, unknown, wanted, plans, self._rewritten)
-                    out = walker.obj(data, "", 0)
+                    walker = _Walk(actions, unknown, wanted, self._rewritten)
+                    out = walker.obj(data, plan, 0)
                     self._tokenize_pending(walker.pending)
             if walker.kept:
                 self._propagate_into(walker.kept)
@@ -501,27 +502,45 @@ _DROP, _KEEP, _ANONYMIZE = Action.DROP, Action.KEEP, Action.ANONYMIZE
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
+class _Plan:
+    """What the walk learned about one object position of the data (cached per session and data shape).
+
+    ``prefix`` is the dotted name of the position followed by a dot (``""`` at the top); ``actions`` maps each
+    key seen there to its action; ``children`` the plans of the objects (or lists of objects) under it.
+    """
+
+    __slots__ = ("actions", "children", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.actions: dict[str, Action] = {}
+        self.children: dict[str, _Plan] = {}
+
+    def child(self, key: str) -> _Plan:
+        plan = self.children.get(key)
+        if plan is None:
+            if len(self.children) >= _PLAN_WIDTH:  # hostile data with endless distinct keys: start over
+                self.children.clear()
+            plan = self.children[key] = _Plan(self.prefix + key + ".")
+        return plan
+
+
 class _Walk:
     """One pass over ECS data: drop, keep or tokenize each leaf by its dotted field name.
 
     Written for speed (it runs on every message): exact-type checks first, ``isinstance`` only for the rare
-    Mapping/Sequence subclasses; tokens are minted after the walk, once every original of the call is known.
+    Mapping/Sequence subclasses; field actions come from the cached :class:`_Plan` tree; tokens are minted
+    after the walk, once every original of the call is known.
     """
 
-    __slots__ = ("actions", "kept", "pending", "plans", "rewritten", "unknown", "wanted")
+    __slots__ = ("actions", "kept", "pending", "rewritten", "unknown", "wanted")
 
     def __init__(
-        self,
-        actions: Mapping[str, Action],
-        unknown: Action,
-        wanted: frozenset[str],
-        plans: dict[str, dict[str, Action]],
-        rewritten: dict[str, str],
+        self, actions: Mapping[str, Action], unknown: Action, wanted: frozenset[str], rewritten: dict[str, str]
     ) -> None:
         self.actions = actions
         self.unknown = unknown
         self.wanted = wanted
-        self.plans = plans
         self.rewritten = rewritten  # passed-through text -> its rewritten form, from earlier calls
         self.kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field): free text to hide in
         self.pending: list[tuple[Any, Any, Any, str]] = []  # (container, key, value, field): to tokenize
@@ -531,26 +550,23 @@ class _Walk:
             return _ANONYMIZE
         return self.actions.get(field, self.unknown)
 
-    def obj(self, node: Mapping[str, Any], prefix: str, depth: int) -> dict[str, Any]:
-        """``prefix`` is the dotted name of ``node`` followed by a dot ("" at the top)."""
+    def obj(self, node: Mapping[str, Any], plan: _Plan, depth: int) -> dict[str, Any]:
+        prefix = plan.prefix
         if depth > MAX_DEPTH:
             raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{prefix[:-1]}'")])
         out: dict[str, Any] = {}
-        plan = self.plans.get(prefix)
-        if plan is None:
-            if len(self.plans) >= _PLAN_CACHE_SIZE * 16:
-                self.plans.clear()
-            plan = self.plans[prefix] = {}
-        known = plan.get
+        actions = plan.actions
+        known = actions.get
+        below = plan.children.get
         cached = self.rewritten.get
         for key, value in node.items():
             act = known(key)
             if act is None:
                 if type(key) is not str:
                     raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")])
-                if len(plan) >= _PLAN_CACHE_SIZE * 16:
-                    plan.clear()
-                act = plan[key] = self.action(prefix + key)
+                if len(actions) >= _PLAN_WIDTH:
+                    actions.clear()
+                act = actions[key] = self.action(prefix + key)
             kind = type(value)
             if kind is str:  # most leaves: tested first
                 if act is _KEEP:
@@ -564,7 +580,7 @@ class _Walk:
                     self.pending.append((out, key, value, prefix + key))
             elif kind is dict:
                 if value:
-                    sub = self.obj(value, prefix + key + ".", depth + 1)
+                    sub = self.obj(value, below(key) or plan.child(key), depth + 1)
                     if sub:
                         out[key] = sub
                 elif act is not _DROP:
@@ -577,16 +593,18 @@ class _Walk:
                     self.pending.append((out, key, value, prefix + key))
             elif kind is list or kind is tuple:
                 if value:
-                    items = self.seq(value, prefix + key, act, depth + 1)
+                    items = self.seq(value, below(key) or plan.child(key), act, depth + 1)
                     if items:
                         out[key] = items
                 elif act is not _DROP:
                     out[key] = []
             else:
-                self.other(out, key, value, prefix + key, act, depth)
+                self.other(out, key, value, plan.child(key), act, depth)
         return out
 
-    def seq(self, items: Sequence[Any], field: str, act: Action, depth: int) -> list[Any]:
+    def seq(self, items: Sequence[Any], plan: _Plan, act: Action, depth: int) -> list[Any]:
+        """A list at the field ``plan.prefix[:-1]``: scalars take the field's action, objects are walked."""
+        field = plan.prefix[:-1]
         if depth > MAX_DEPTH:
             raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{field}'")])
         out: list[Any] = []
@@ -605,28 +623,32 @@ class _Walk:
                 elif act is _ANONYMIZE:
                     self.pending.append((out, len(out), value, field))
                     out.append(value)
-            elif kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
-                sub = self.obj(value, field + ".", depth + 1)
+            elif kind is dict:
+                sub = self.obj(value, plan, depth + 1)
                 if sub or not value:
                     out.append(sub)
             elif kind is list or kind is tuple:
-                inner = self.seq(value, field, act, depth + 1)
+                inner = self.seq(value, plan, act, depth + 1)
                 if inner or not value:
                     out.append(inner)
             else:
-                self.other(out, len(out), value, field, act, depth)
+                self.other(out, len(out), value, plan, act, depth)
         return out
 
-    def other(self, container: Any, key: Any, value: Any, field: str, act: Action, depth: int) -> None:
-        """The slow path: subclasses of str/int/float/dict/list, and values that are not JSON at all."""
+    def other(self, container: Any, key: Any, value: Any, plan: _Plan, act: Action, depth: int) -> None:
+        """The slow path: subclasses of str/int/float/dict/list, and values that are not JSON at all.
+
+        ``plan`` is the plan of the value's own position (``plan.prefix[:-1]`` is its field).
+        """
+        field = plan.prefix[:-1]
         # an empty container stays in a list; in an object, only if its field is not dropped (as on the fast path)
         keep_empty = isinstance(container, list) or act is not _DROP
         if isinstance(value, Mapping):
-            sub = self.obj(value, field + ".", depth + 1)
+            sub = self.obj(value, plan, depth + 1)
             if sub or (not value and keep_empty):
                 _put(container, key, sub)
         elif isinstance(value, list | tuple):
-            items = self.seq(value, field, act, depth + 1)
+            items = self.seq(value, plan, act, depth + 1)
             if items or (not value and keep_empty):
                 _put(container, key, items)
         elif act is _DROP:
