@@ -69,6 +69,23 @@ def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def _bare_uuid_spans(text: str, start: int, end: int, open_left: bool, open_right: bool) -> list[tuple[int, int]]:
+    """The pieces of ``text[start:end]`` (hex digits and hyphens) that are 32 hex digits between hyphens.
+
+    A piece glued to a UUID (no hyphen between, ``open_left``/``open_right`` false at that end) is no
+    candidate: whether it is one must not depend on what follows it, or a stream would decide differently.
+    """
+    spans = []
+    pos = start
+    pieces = text[start:end].split("-")
+    last = len(pieces) - 1
+    for i, piece in enumerate(pieces):
+        if len(piece) == 32 and (i or open_left) and (i < last or open_right):
+            spans.append((pos, pos + 32))
+        pos += len(piece) + 1
+    return spans
+
+
 def _lower_same_length(text: str) -> str:
     """``text.lower()``, keeping every character at its index (U+0130 lowers to two characters)."""
     low = text.lower()
@@ -484,8 +501,14 @@ class Restorer:
                 size == 32 and "-" not in run
             ):  # the run is one UUID (or one UUID without its hyphens)
                 spans: list[tuple[int, int]] = [(start, end)]
-            else:
-                spans = [(start + m.start(), start + m.end()) for m in _UUID_IN_RUN.finditer(run)]
+            else:  # several UUIDs, or UUIDs glued to other hex: the UUIDs, and 32-hex pieces between hyphens
+                spans = []
+                last = start
+                for m in _UUID_IN_RUN.finditer(run):
+                    spans += _bare_uuid_spans(text, last, start + m.start(), last == start, False)
+                    spans.append((start + m.start(), start + m.end()))
+                    last = start + m.end()
+                spans += _bare_uuid_spans(text, last, end, last == start, True)
             for s, e in spans:
                 candidate = text[s:e]
                 original = originals.get(candidate)
