@@ -12,7 +12,14 @@ from anonymizer.restore import replace_literal
 
 U1 = "0b6f1c3e-3f5a-4c3e-9d7a-0e6b1f2a3b4c"
 U2 = "5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
-MAP = {U1: "alice", U2: "bob", "<USER_NAME_1>": "jdoe", "<USER_NAME_10>": "root", "HOST_NAME_" + "a" * 40: "srv"}
+MAP = {
+    U1: "alice",
+    U2: "bob",
+    "<USER_NAME_1>": "jdoe",
+    "<USER_NAME_10>": "root",
+    "HOST_NAME_" + "a" * 40: "srv",
+    "tok-9": "foreign",
+}
 
 
 def test_exact_tokens_are_restored_literally_in_one_pass() -> None:
@@ -71,8 +78,11 @@ def test_replace_literal_is_leftmost_longest() -> None:
     assert replace_literal("foobar foo f.o", {"foo": "1", "foobar": "2", "f.o": "3"}) == "2 1 3"
 
 
-TOKENS = st.sampled_from([U1, U1.upper(), U1.replace("-", ""), U2, "<USER_NAME_1>", "USER_NAME_1", "[USER_NAME_10]"])
-FILLER = st.sampled_from([" ", "a", "deadbeef", "-", "_", "x1", "<", "[", "\n", "é", "0"])
+MASK = "HOST_NAME_" + "a" * 40
+TOKENS = st.sampled_from(
+    [U1, U1.upper(), U1.replace("-", ""), U2, "<USER_NAME_1>", "USER_NAME_1", "[USER_NAME_10]", MASK, MASK.lower()]
+)
+FILLER = st.sampled_from([" ", "a", "deadbeef", "-", "_", "x1", "<", "[", "]", "\n", "é", "0", "tok-", "9", "İ"])
 
 
 @given(parts=st.lists(st.one_of(TOKENS, FILLER), max_size=30), cuts=st.lists(st.integers(1, 9), max_size=60))
