@@ -15,7 +15,7 @@ from ._freetext import FreeTextFinder, Span
 from .errors import DetectorError, Issue, PayloadError, ReplacementsError
 from .findings import Detector, Finding, detect_many
 from .policy import Action, FieldPolicy
-from .restore import Restored, Restorer
+from .restore import Restored, Restorer, token_shaped
 from .tokens import TokenContext, TokenStrategy, strategy_for
 
 if TYPE_CHECKING:
@@ -199,16 +199,19 @@ class Session:
         if not isinstance(replacements, Mapping):
             raise ReplacementsError("replacements must be an object of token -> original strings")
         with self._lock:
-            for token, original in replacements.items():
+            new: list[tuple[str, str]] = []
+            for index, (token, original) in enumerate(replacements.items()):  # check everything, then bind
                 if not isinstance(token, str) or not token:
-                    raise ReplacementsError("replacements: every token must be a non-empty string")
+                    raise ReplacementsError(f"replacements entry #{index}: the token must be a non-empty string")
                 if not isinstance(original, str):
-                    raise ReplacementsError(f"replacements[{token!r}]: the original must be a string")
+                    raise ReplacementsError(f"{_entry(token, index)}: the original must be a string")
                 bound = self._replacements.get(token)
                 if bound is None:
-                    self._bind(token, original)
+                    new.append((token, original))
                 elif bound != original:
-                    raise ReplacementsError(f"replacements[{token!r}]: the token is already bound to another original")
+                    raise ReplacementsError(f"{_entry(token, index)}: the token is already bound to another original")
+            for token, original in new:
+                self._bind(token, original)
 
     def token_for(self, original: str, *, field: str | None = None, entity_class: str | None = None) -> str:
         """The token of ``original`` in this conversation: the one already bound, or a new one.
@@ -668,6 +671,14 @@ def _put(container: Any, key: Any, value: Any) -> None:
         container.append(value)
     else:
         container[key] = value
+
+
+def _entry(token: str, index: int) -> str:
+    """How an error names a replacements entry: by its token when it has a token's shape, else by position
+    (a map given the wrong way round has originals for keys, and those must not be echoed)."""
+    if token_shaped(token):
+        return f"replacements[{token!r}]"
+    return f"replacements entry #{index}"
 
 
 def _check_scalar(value: Any, field: str) -> None:

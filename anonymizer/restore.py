@@ -36,6 +36,7 @@ __all__ = [
     "Restorer",
     "TokenEvent",
     "replace_literal",
+    "token_shaped",
 ]
 
 EventKind = Literal["restored", "altered", "ambiguous", "unknown"]
@@ -84,6 +85,14 @@ def _bare_uuid_spans(text: str, start: int, end: int, open_left: bool, open_righ
             spans.append((pos, pos + 32))
         pos += len(piece) + 1
     return spans
+
+
+def _fold(text: str) -> str:
+    """Lower case, one character at a time: every character keeps its index, and no character's case depends
+    on its neighbours (``str.lower`` turns a final Σ into ς), so a text and its pieces fold alike."""
+    if text.isascii():
+        return text.lower()
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
 
 
 def _lower_same_length(text: str) -> str:
@@ -155,6 +164,11 @@ class Restored:
 
     text: str
     report: RestoreReport
+
+
+def token_shaped(text: str) -> bool:
+    """Whether ``text`` has the shape of a token this library mints (UUID, placeholder or mask)."""
+    return bool(_UUID_RE.match(text) or _PLACEHOLDER_RE.match(text) or _MASK_RE.match(text))
 
 
 def _altered_keys(token: str) -> tuple[str, ...]:
@@ -229,7 +243,7 @@ class Restorer:
         self._hex_only = not searched and not foreign  # every token is a UUID: _scan_hex() finds them all
         self._max_len = max((len(t) for t in self._originals), default=0)
         # Stream hold-back: every searchable key (lower-case), sorted, to test "is this a prefix of a key".
-        keys_sorted = sorted({*targets, *(t.lower() for t in foreign)})
+        keys_sorted = sorted({*targets, *(_fold(t) for t in foreign)})
         self._keys: list[str] = keys_sorted
         # A bare placeholder name can run on (user_name_1 -> user_name_10), so its altered form needs a
         # non-word character after it, and a stream waits for that character. Hex shapes have a fixed length.
@@ -321,9 +335,7 @@ class Restorer:
         if not self._keys or not text or self._max_len < 2:
             return 0
         window = text[-(self._max_len - 1) :]
-        low = window.lower()
-        if len(low) != len(window):
-            low = _lower_same_length(window)
+        low = _fold(window)
         first = self._first_chars
         keys = self._keys
         n = len(low)

@@ -304,11 +304,22 @@ def test_tokens_of_another_session_are_never_restored() -> None:
 
 def test_merge_conflict_raises_without_echoing_the_original() -> None:
     """Binding a known token to another original raises ReplacementsError that names the token only."""
-    session = Anonymizer().session({"tok-1": "alice"})
+    token = "0b6f1c3e-3f5a-4c3e-9d7a-0e6b1f2a3b4c"
+    session = Anonymizer().session({token: "alice"})
     with pytest.raises(ReplacementsError) as err:
-        session.merge_replacements({"tok-1": "bob-the-secret"})
-    assert "tok-1" in str(err.value)
+        session.merge_replacements({"<HOST_NAME_1>": "srv", token: "bob-the-secret"})
+    assert token in str(err.value)
     assert "bob-the-secret" not in str(err.value) and "alice" not in str(err.value)
+    assert session.replacements == {token: "alice"}  # all or nothing: the valid entry was not bound either
+
+
+def test_a_map_given_the_wrong_way_round_is_not_echoed() -> None:
+    """Keys that are not token-shaped (originals, if the map was reversed) are named by position only."""
+    session = Anonymizer().session({"0b6f1c3e-3f5a-4c3e-9d7a-0e6b1f2a3b4c": "alice"})
+    with pytest.raises(ReplacementsError) as err:
+        session.merge_replacements({"jdoe-the-user": 42})  # type: ignore[dict-item]
+    assert "jdoe-the-user" not in str(err.value)
+    assert "#0" in str(err.value)
 
 
 def test_deep_nesting_is_rejected_with_a_clear_error() -> None:
