@@ -559,25 +559,25 @@ class _Walk:
             raise PayloadError([Issue((), f"data nested deeper than {MAX_DEPTH} levels under '{prefix[:-1]}'")])
         out: dict[str, Any] = {}
         actions = plan.actions
-        known = actions.get
         below = plan.children.get
-        cached = self.rewritten.get
+        rewritten = self.rewritten
         for key, value in node.items():
-            act = known(key)
-            if act is None:
+            try:  # subscripts, not .get(): no call on the hot path (a miss happens once per shape or text)
+                act = actions[key]
+            except KeyError:
                 if type(key) is not str:
-                    raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")])
+                    raise PayloadError([Issue((), f"a key under '{prefix[:-1] or '$'}' is not a string")]) from None
                 if len(actions) >= _PLAN_WIDTH:
                     actions.clear()
                 act = actions[key] = self.action(prefix + key)
             kind = type(value)
             if kind is str:  # most leaves: tested first
                 if act is _KEEP:
-                    done = cached(value)
-                    if done is None:
+                    try:
+                        out[key] = rewritten[value]
+                    except KeyError:
                         self.kept.append((out, key, value, prefix + key))
-                        done = value
-                    out[key] = done
+                        out[key] = value
                 elif act is _ANONYMIZE:
                     out[key] = value  # replaced by its token once the walk is over
                     self.pending.append((out, key, value, prefix + key))
@@ -616,11 +616,11 @@ class _Walk:
             if kind in _SCALARS:
                 if act is _KEEP:
                     if kind is str:
-                        done = self.rewritten.get(value)
-                        if done is None:
+                        try:
+                            out.append(self.rewritten[value])
+                        except KeyError:
                             self.kept.append((out, len(out), value, field))
-                            done = value
-                        out.append(done)
+                            out.append(value)
                     else:
                         out.append(value)
                 elif act is _ANONYMIZE:
