@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,35 @@ def load(path: Path) -> Any:
     return module
 
 
+def isolated(name: str, quick: bool) -> dict[str, Any]:
+    """Run one benchmark in a fresh interpreter and return its figures."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--json", "--only", name]
+    if quick:
+        command.append("--quick")
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+    try:
+        figures: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"exit {done.returncode}") from None
+    if done.returncode != 0 and f"{name}_error" not in figures:
+        raise RuntimeError(f"exit {done.returncode}")
+    for key in ("machine", "quick"):
+        figures.pop(key, None)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller inputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", action="append", default=[], help="run only bench_<NAME>.py (repeatable)")
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="run every benchmark in this process (default: each in a fresh interpreter, so that none is "
+        "measured in a heap another one left behind)",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     figures: dict[str, Any] = {"machine": machine(), "quick": args.quick}
@@ -67,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         try:
-            figures.update(load(path).run(args.quick))
+            if args.same_process or len(args.only) == 1:
+                figures.update(load(path).run(args.quick))
+            else:
+                figures.update(isolated(name, args.quick))
         except Exception as exc:  # report and go on: one broken benchmark must not hide the others
             failed.append(name)
             figures[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
