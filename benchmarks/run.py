@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures.update(load(path).run(args.quick))
             else:
                 figures.update(isolated(name, args.quick))
+                if f"{name}_error" in figures:
+                    failed.append(name)
         except Exception as exc:  # report and go on: one broken benchmark must not hide the others
             failed.append(name)
             figures[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
