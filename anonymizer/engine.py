@@ -29,7 +29,8 @@ DEFAULT_MIN_LENGTH = 3
 #: Deepest nesting of ``data`` accepted; deeper input raises ``PayloadError`` instead of exhausting the stack.
 MAX_DEPTH = 200
 _MAX_MINT_ATTEMPTS = 32
-_REWRITE_CACHE_SIZE = 4096
+_REWRITE_CACHE_SIZE = 4096  # passed-through texts remembered per session
+_REWRITE_CACHE_TEXT = 16384  # longest text remembered (characters)
 _PLAN_CACHE_SIZE = 64  # distinct fields_to_anonymize sets remembered
 _PLAN_WIDTH = 1024  # keys remembered per object position
 #: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
@@ -468,14 +469,15 @@ class Session:
                 container[key] = cache[text] = self._value_token(text, field)
             elif propagate:
                 rest.append(item)
-            else:
+            elif len(text) <= _REWRITE_CACHE_TEXT:
                 cache[text] = text
         if not rest:
             return
         finder = self._free_text_finder()
         for (container, key, text, _), spans in zip(rest, finder.spans_many([r[2] for r in rest]), strict=True):
             done = _apply(text, spans) if spans else text
-            cache[text] = done
+            if len(text) <= _REWRITE_CACHE_TEXT:  # the cache's memory stays bounded
+                cache[text] = done
             if spans:
                 container[key] = done
 
