@@ -58,6 +58,7 @@ _UUID_IN_RUN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-f
 # endings such as "the" or "ed") and the character before it; at most _MEMO_SIZE of them per restorer.
 _MEMO_RUN = 4
 _MEMO_SIZE = 4096
+_HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of the keys before bisecting
 
 # Other token shapes, for the unknown-token report (searched only when a report is asked for).
 _SHAPES_RE = re.compile(
@@ -200,7 +201,7 @@ class Restorer:
         "_bmemo",
         "_can_hold",
         "_exact",
-        "_first_chars",
+        "_heads",
         "_held_keys",
         "_hex_only",
         "_keys",
@@ -251,7 +252,8 @@ class Restorer:
         self._held_keys = frozenset(
             m.group(1).lower() for t in self._originals if altered and (m := _PLACEHOLDER_RE.match(t))
         ) | frozenset(t.lower().replace("-", "") for t in self._originals if altered and _UUID_RE.match(t))
-        self._first_chars = frozenset(k[0] for k in keys_sorted)
+        # the first _HEAD_SIZE characters of every key, and each shorter start of one (built when first needed)
+        self._heads: frozenset[str] | None = None
         self._can_hold = bool(keys_sorted) and self._max_len >= 2  # whether holdback() can be non-zero
         self._memo: dict[str, int] = {}  # holdback() of short ASCII windows (a cache; the map stays immutable)
         self._bmemo: dict[bytes, int] = {}  # the same, windows as bytes (for stream restorers fed ASCII bytes)
@@ -334,13 +336,22 @@ class Restorer:
         """
         if not self._keys or not text or self._max_len < 2:
             return 0
+        return self._hold(text, len(text))
+
+    def _hold(self, text: str, run: int) -> int:
+        """:meth:`holdback` of a non-empty ``text`` (when the map has a key), whose last ``run`` characters (or
+        fewer) are the only ones that may be key characters (``len(text)``: not known)."""
         window = text[-(self._max_len - 1) :]
         low = _fold(window)
-        first = self._first_chars
         keys = self._keys
+        heads = self._heads
+        if heads is None:
+            heads = self._heads = frozenset(k[:size] for k in keys for size in range(1, _HEAD_SIZE + 1))
         n = len(low)
-        for i in range(len(low.rstrip(self._alphabet)), n):
-            if low[i] not in first:
+        # a suffix holding a character of no key is no key's prefix: only the trailing run of key characters
+        # is tried (from where the caller says it may start, or found here)
+        for i in range(n - run if run < n else len(low.rstrip(self._alphabet)), n):
+            if low[i : i + _HEAD_SIZE] not in heads:  # no key starts like low[i:] (cheaper than bisecting)
                 continue
             suffix = low[i:]
             j = bisect_left(keys, suffix)
@@ -440,7 +451,7 @@ class Restorer:
         ASCII windows). Longer runs (a token cut short, mostly) are not: they seldom come back.
         """
         if run > _MEMO_RUN:
-            return self.holdback(text)
+            return self._hold(text, run)
         window = text[-run - 1 :]
         if run + 1 < self._max_len and window.isascii():
             held = self._memo.get(window)
@@ -449,7 +460,7 @@ class Restorer:
                 if len(self._memo) < _MEMO_SIZE:
                     self._memo[window] = held
             return held
-        return self.holdback(text)
+        return self._hold(text, run)
 
     def _scan(
         self, text: str, before: str, report: list[TokenEvent] | None = None

@@ -53,6 +53,7 @@ from __future__ import annotations
 import json
 import re
 from codecs import utf_8_decode as _utf8_decode
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -98,20 +99,19 @@ def _start(event: RawEvent) -> int:
     return event[0]
 
 
-def _trim(recent: list[str | bytes]) -> None:
-    """Drop the pieces of input no longer needed to keep the last ``_SCAN_KEEP`` characters of ``recent``."""
+def _trim(recent: deque[str | bytes]) -> None:
+    """Drop the pieces of ``recent`` before its last ``_SCAN_KEEP`` characters (before a long piece is added: no
+    more pieces are needed then)."""
     total = 0
     i = len(recent)
     while i and total < _SCAN_KEEP:
         i -= 1
         total += len(recent[i])
-    if len(recent) - i > 8:  # many small pieces: joined (and cut to the characters kept)
-        recent[:] = [_joined(recent[i:])[-_SCAN_KEEP:]]
-    else:
-        del recent[:i]
+    for _ in range(i):
+        recent.popleft()
 
 
-def _joined(pieces: list[str | bytes]) -> str:
+def _joined(pieces: Iterable[str | bytes]) -> str:
     """Pieces of input text as one string (ASCII pieces may be kept as bytes)."""
     return "".join([p if isinstance(p, str) else p.decode() for p in pieces])
 
@@ -203,11 +203,14 @@ class _Hold:
     def _reset(self) -> None:
         # held input, not yet restored (bytes: ASCII held by TextStreamRestorer.feed, which reads it as bytes)
         self.text: str | bytes = ""
-        # the last input character restored (for whole-word checks), or the last piece of ASCII input restored
+        # without a report: the last input character restored (for whole-word checks), or the last piece of ASCII
+        # input restored (with a report, the last piece of _recent is read instead: see _last())
         self._before: str | bytes = ""
         self.offset = 0  # input characters restored so far (counted when a report is kept)
-        # the last pieces of input restored, at least _SCAN_KEEP characters (bytes: ASCII pieces, not decoded)
-        self._recent: list[str | bytes] = []
+        # With a report, the last pieces of input restored (bytes: ASCII pieces, not decoded), at least _SCAN_KEEP
+        # characters before the last one (or all of them): no piece is empty, and every piece restored is
+        # appended (older ones drop out on their own), after a _trim() when the piece is that long itself.
+        self._recent: deque[str | bytes] = deque(maxlen=_SCAN_KEEP + 1)
         self._seen = 0  # token shapes that start before this offset are settled
         self._pending = False  # a token shape may be unfinished at the end of the input restored so far
         self._spans: list[RawEvent] = []  # recent known tokens (an unknown token shape must miss them)
@@ -240,26 +243,27 @@ class _Hold:
             text = text[: n - held]
         elif self.text:
             self.text = ""
-        self._before = text  # (only its last character is read)
-        events = self._events
-        if events is not None:  # what _book() does, inline
-            start = self.offset
-            self.offset = start + len(text)
-            recent = self._recent
-            if len(recent) >= 16:
-                _trim(recent)
-            recent.append(text)
-            if self._pending or "_" in text or "-" in text:
-                self._scan(len(text), False)
+        if self._events is None:
+            self._before = text  # (only its last character is read)
+            return text
+        # what _book() does, inline
+        size = len(text)
+        self.offset += size
+        recent = self._recent
+        if size >= _SCAN_KEEP:
+            _trim(recent)
+        recent.append(text)
+        if self._pending or "_" in text or "-" in text:
+            self._scan(size, False)
         return text
 
     def _push(self, text: str, mapped: str) -> str:
         """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map)."""
         events = self._events
-        before = self._before
-        if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
-            before = chr(before[-1])
         if events is None:
+            before = self._before
+            if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
+                before = chr(before[-1])
             restored, consumed = self._prefix(text, before, None, 0, False, mapped)
             if consumed:
                 self.text = text[consumed:] if consumed < len(text) else ""
@@ -269,6 +273,12 @@ class _Hold:
             return restored
         known = len(events)
         start = self.offset
+        recent = self._recent
+        if recent:  # the last input character restored (_last(), inline)
+            last = recent[-1]
+            before = last[-1] if isinstance(last, str) else chr(last[-1])
+        else:
+            before = ""
         restored, consumed = self._prefix(text, before, events, start, False, mapped)
         if not consumed:
             self.text = text
@@ -280,9 +290,7 @@ class _Hold:
             self.text = ""
         # what _book() does, inline (a token is restored in about one chunk in ten)
         self.offset = start + consumed
-        self._before = text  # (only its last character is read)
-        recent = self._recent
-        if len(recent) >= 16:
+        if consumed >= _SCAN_KEEP:
             _trim(recent)
         recent.append(text)
         hyphens = text.count("-")
@@ -305,15 +313,15 @@ class _Hold:
         held = self.text
         text = held if isinstance(held, str) else held.decode()
         events = self._events
-        before = self._before
-        if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
-            before = chr(before[-1])
         if events is None:
+            before = self._before
+            if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
+                before = chr(before[-1])
             restored = self._restorer.restore(text, before=before) if text else ""
         else:
             known = len(events)
             start = self.offset
-            restored = self._prefix(text, before, events, start, True)[0]
+            restored = self._prefix(text, self._last(), events, start, True)[0]
             self._book(text, known, start, True)
         self._reset()
         return restored
@@ -326,9 +334,8 @@ class _Hold:
         self.offset = start + len(piece)
         hyphens = 0
         if piece:
-            self._before = piece  # (only its last character is read)
             recent = self._recent
-            if len(recent) >= 16:
+            if len(piece) >= _SCAN_KEEP:
                 _trim(recent)
             recent.append(piece)
             hyphens = piece.count("-")
@@ -345,6 +352,14 @@ class _Hold:
         if final or self._pending or hyphens > 0 or "_" in piece:
             self._scan(len(piece), final)
 
+    def _last(self) -> str:
+        """The last input character restored (with a report), or ``""``."""
+        recent = self._recent
+        if not recent:
+            return ""
+        piece = recent[-1]
+        return piece[-1] if isinstance(piece, str) else chr(piece[-1])
+
     def _scan(self, size: int, final: bool) -> None:
         """Report token-shaped strings that are not tokens of the map (as a whole-text report would).
 
@@ -356,7 +371,9 @@ class _Hold:
         assert events is not None
         recent = self._recent
         buf = _joined(recent)
-        recent[:] = [buf]
+        if len(recent) > 1:  # the next scan joins fewer pieces
+            recent.clear()
+            recent.append(buf[-_SCAN_KEEP:])
         end = len(buf)
         base = self.offset - end  # offset of buf[0]
         # older text cannot start an unfinished shape (and keeps some look-behind context)
@@ -462,7 +479,7 @@ class TextStreamRestorer(StreamRestorer):
 
     __slots__ = (
         "_bmemo",
-        "_holdback",
+        "_hold_run",
         "_max_len",
         "_run",
         "_run_map",
@@ -483,7 +500,7 @@ class TextStreamRestorer(StreamRestorer):
         self._max_len = restorer.max_token_length
         self._bmemo = restorer._bmemo
         self._tail_hold = restorer._tail_hold
-        self._holdback = restorer.holdback
+        self._hold_run = restorer._hold
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
@@ -517,7 +534,7 @@ class TextStreamRestorer(StreamRestorer):
         n = len(data)
         run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
         if run > _MEMO_RUN:  # holdback() reads the last max_len - 1 characters only
-            keep = self._holdback(data[-self._max_len :].decode())
+            keep = self._hold_run(data[-self._max_len :].decode(), run)
         elif run:
             window = data[-run - 1 :]
             keep = self._bmemo.get(window, -1)
@@ -531,20 +548,22 @@ class TextStreamRestorer(StreamRestorer):
             if keep == n:
                 h.text = data
                 return b""
-            h.text = data[n - keep :]
-            data = data[: n - keep]
+            n -= keep
+            h.text = data[n:]
+            data = data[:n]
         elif held:
             h.text = ""
-        h._before = data  # its last character, when it is needed
-        events = h._events
-        if events is not None:  # what _Hold._book() does, inline
-            h.offset += len(data)
-            recent = h._recent
-            if len(recent) >= 16:
-                _trim(recent)
-            recent.append(data)
-            if h._pending or 95 in data or 45 in data:  # "_" or "-" (an int: `bytes in bytes` is slow)
-                h._scan(len(data), False)
+        if h._events is None:
+            h._before = data  # its last character, when it is needed
+            return data
+        # what _Hold._book() does, inline
+        h.offset += n
+        recent = h._recent
+        if n >= _SCAN_KEEP:
+            _trim(recent)
+        recent.append(data)
+        if h._pending or 95 in data or 45 in data:  # "_" or "-" (an int: `bytes in bytes` is slow)
+            h._scan(n, False)
         return data
 
     def _feed_text(self, chunk: bytes) -> bytes:
