@@ -295,15 +295,7 @@ class _Hold:
         recent.append(text)
         hyphens = text.count("-")
         if len(events) != known:
-            found = events[known:]
-            spans = self._spans
-            if len(spans) > 32:
-                spans[:] = [sp for sp in spans if sp[1] > start - _SCAN_KEEP]
-            spans += found
-            if hyphens:  # the hyphens of the restored tokens: no unknown token shape can hold them
-                for s, _, kind, token in found:
-                    if kind != "ambiguous" and s >= start:
-                        hyphens -= token.count("-")
+            hyphens = self._note_found(known, start, hyphens)
         if self._pending or hyphens > 0 or "_" in text:
             self._scan(consumed, False)
         return restored
@@ -340,17 +332,25 @@ class _Hold:
             recent.append(piece)
             hyphens = piece.count("-")
         if len(events) != known:
-            found = events[known:]
-            spans = self._spans
-            if len(spans) > 32:
-                spans[:] = [sp for sp in spans if sp[1] > start - _SCAN_KEEP]
-            spans += found
-            if hyphens:  # the hyphens of the restored tokens: no unknown token shape can hold them
-                for s, _, kind, token in found:
-                    if kind != "ambiguous" and s >= start:
-                        hyphens -= token.count("-")
+            hyphens = self._note_found(known, start, hyphens)
         if final or self._pending or hyphens > 0 or "_" in piece:
             self._scan(len(piece), final)
+
+    def _note_found(self, known: int, start: int, hyphens: int) -> int:
+        """Remember the spans of the tokens just found (``events[known:]``, from offset ``start``) so that no
+        unknown token shape is reported inside them; return ``hyphens`` less the hyphens those tokens hold (no
+        unknown token shape can hold them)."""
+        assert self._events is not None
+        found = self._events[known:]
+        spans = self._spans
+        if len(spans) > 32:
+            spans[:] = [sp for sp in spans if sp[1] > start - _SCAN_KEEP]
+        spans += found
+        if hyphens:
+            for s, _, kind, token in found:
+                if kind != "ambiguous" and s >= start:
+                    hyphens -= token.count("-")
+        return hyphens
 
     def _last(self) -> str:
         """The last input character restored (with a report), or ``""``."""
