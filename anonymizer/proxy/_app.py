@@ -433,17 +433,29 @@ def _routes(proxy: _Proxy) -> list[Route]:
         value = request.path_params.get("space_id")
         return value if isinstance(value, str) else None
 
-    async def security_chat(request: Request, log: _Log) -> Response:
+    async def forward_chat(
+        request: Request, log: _Log, family: str, kind: Kind
+    ) -> tuple[Session, Any, str | None, httpx.Response | Response]:
+        """Anonymize a chat/complete request under its conversation's map and forward it.
+
+        Returns the session, the body sent, the conversation key, and the upstream response (or, when the
+        upstream failed, the error reply to send back)."""
         body = await proxy.read_body(request)
         obj = _parse(body)
         conv_id = _text_field(obj, "conversationId")
-        key = conversation_key("security", space(request), conv_id) if conv_id else None
+        key = conversation_key(family, space(request), conv_id) if conv_id else None
         if key:
             log.fields["conversation"] = short_hash(key)
-        session, wire = await proxy.anonymize(log, obj, Kind.SECURITY_CHAT_COMPLETE, key, len(body))
+        session, wire = await proxy.anonymize(log, obj, kind, key, len(body))
         response = await proxy.open(request, orjson.dumps(wire), rewritten=True)
         if not response.is_success:
-            return await proxy.error_reply(log, response, session)
+            return session, wire, key, await proxy.error_reply(log, response, session)
+        return session, wire, key, response
+
+    async def security_chat(request: Request, log: _Log) -> Response:
+        session, wire, key, response = await forward_chat(request, log, "security", Kind.SECURITY_CHAT_COMPLETE)
+        if isinstance(response, Response):
+            return response
         if _mimetype(response) == "application/json":
 
             async def restore(answer: Any) -> Any:
@@ -457,16 +469,11 @@ def _routes(proxy: _Proxy) -> list[Route]:
         return proxy.stream_reply(log, response, restorer, _chunks(response), fmt="security.ndjson")
 
     async def observability_chat(request: Request, log: _Log) -> Response:
-        body = await proxy.read_body(request)
-        obj = _parse(body)
-        conv_id = _text_field(obj, "conversationId")
-        key = conversation_key("observability", space(request), conv_id) if conv_id else None
-        if key:
-            log.fields["conversation"] = short_hash(key)
-        session, wire = await proxy.anonymize(log, obj, Kind.OBSERVABILITY_CHAT_COMPLETE, key, len(body))
-        response = await proxy.open(request, orjson.dumps(wire), rewritten=True)
-        if not response.is_success:
-            return await proxy.error_reply(log, response, session)
+        session, wire, key, response = await forward_chat(
+            request, log, "observability", Kind.OBSERVABILITY_CHAT_COMPLETE
+        )
+        if isinstance(response, Response):
+            return response
         mimetype = _mimetype(response)
         if mimetype == "application/json":  # the internal route's non-stream answer
 
