@@ -66,7 +66,7 @@ class Anonymizer:
       whole values only.
     """
 
-    __slots__ = ("_detectors", "_min_length", "_policy", "_propagate", "_strategy")
+    __slots__ = ("_detectors", "_min_length", "_plans", "_policy", "_propagate", "_strategy")
 
     def __init__(
         self,
@@ -90,6 +90,10 @@ class Anonymizer:
                 raise DetectorError(f"detectors[{i}] has no detect(text) method")
         self._propagate = propagate
         self._min_length = min_length
+        # fields_to_anonymize -> the plan tree: each field's action under this policy, learned once per shape
+        # of data and shared by all sessions. A cache of a pure function of the configuration (the engine's
+        # behaviour never changes); concurrent sessions at worst compute the same entry twice.
+        self._plans: dict[frozenset[str], _Plan] = {}
 
     @property
     def policy(self) -> FieldPolicy:
@@ -143,7 +147,6 @@ class Session:
         "_kinds",
         "_lock",
         "_more",
-        "_plans",
         "_replacements",
         "_restorer",
         "_rewritten",
@@ -166,9 +169,6 @@ class Session:
         # free text already seen -> its rewritten form; valid until the next token is bound (chat requests
         # resend the whole history every turn, so the same texts come back again and again)
         self._rewritten: dict[str, str] = {}
-        # fields_to_anonymize -> the plan tree: the action of each field, computed once per shape of data
-        # instead of once per leaf
-        self._plans: dict[frozenset[str], _Plan] = {}
         if replacements:
             self.merge_replacements(replacements)
 
@@ -246,11 +246,12 @@ class Session:
         actions: Mapping[str, Action] = policy._actions
         unknown = policy._unknown_action
         with self._lock:
-            plan = self._plans.get(wanted)
+            plans = self._engine._plans
+            plan = plans.get(wanted)
             if plan is None:
-                if len(self._plans) >= _PLAN_CACHE_SIZE:
-                    self._plans.clear()
-                plan = self._plans[wanted] = _Plan("")
+                if len(plans) >= _PLAN_CACHE_SIZE:
+                    plans.clear()
+                plan = plans[wanted] = _Plan("")
             cached = self._rewritten
             walker = _Walk(actions, unknown, wanted, cached)
             out = walker.obj(data, plan, 0)

@@ -393,3 +393,14 @@ def test_mapping_and_sequence_subclasses_are_walked_like_dicts_and_lists() -> No
         "host": {"name": "<HOST_NAME_1>"},
         "process": {"args": ["-u", "<USER_NAME_1>"]},
     }
+
+
+def test_sessions_of_one_engine_share_field_plans_without_mixing_them() -> None:
+    """The per-shape field plans an engine caches never leak one call's fields_to_anonymize into another's."""
+    engine = Anonymizer(tokens="placeholder")
+    data = {"source": {"ip": "10.1.2.3"}, "user": {"name": "jdoe"}}
+    first = engine.session().anonymize_data(data, fields_to_anonymize=["source.ip"])
+    second = engine.session().anonymize_data(data)
+    third = engine.session().anonymize_data(data, fields_to_anonymize=("source.ip",))
+    assert first == third == {"source": {"ip": "<SOURCE_IP_1>"}, "user": {"name": "<USER_NAME_1>"}}
+    assert second == {"source": {"ip": "10.1.2.3"}, "user": {"name": "<USER_NAME_1>"}}  # allowed, not anonymized
