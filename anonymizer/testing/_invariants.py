@@ -14,6 +14,7 @@ from typing import Any
 from anonymizer.engine import DEFAULT_MIN_LENGTH
 from anonymizer.errors import Issue
 from anonymizer.payloads import Kind, anonymize_payload, deanonymize_payload, to_wire
+from anonymizer.payloads._validation import zod_type
 from anonymizer.restore import Restorer
 
 __all__ = [
@@ -70,22 +71,6 @@ def json_path(path: Path) -> str:
     return Issue(path, "").json_path
 
 
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
-    return type(value).__name__
-
-
 class _Difference:
     """Where two JSON values first differ, and how (never with the values)."""
 
@@ -98,7 +83,7 @@ class _Difference:
 
 
 def _first_difference(expected: Any, actual: Any, path: Path = ()) -> _Difference | None:
-    kind, got = _kind_of(expected), _kind_of(actual)
+    kind, got = zod_type(expected), zod_type(actual)
     if kind != got:
         return _Difference(path, f"expected {_article(kind)} {kind}, got {_article(got)} {got}")
     if kind == "object":
