@@ -60,10 +60,16 @@ _MEMO_RUN = 4
 _MEMO_SIZE = 4096
 _HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of the keys before bisecting
 
-# Other token shapes, for the unknown-token report (searched only when a report is asked for).
-_SHAPES_RE = re.compile(
+# Token shapes, for the unknown-token report (searched only when a report is asked for): placeholders and masks
+# (_SHAPES_RE; a whole text's UUIDs come from _scan_hex), and all three (_ALL_SHAPES_RE, for stream pieces).
+_OTHER_SHAPES = (
     r"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+>"
     r"|(?<![0-9A-Za-z_])[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z_])"
+)
+_SHAPES_RE = re.compile(_OTHER_SHAPES)
+_ALL_SHAPES_RE = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])|"
+    + _OTHER_SHAPES
 )
 
 

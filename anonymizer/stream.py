@@ -60,7 +60,8 @@ from typing import Any, Final
 import orjson
 
 from .errors import StreamError
-from .restore import _MEMO_RUN, _MEMO_SIZE, _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
+from .restore import _ALL_SHAPES_RE as _SHAPES_RE  # token-shaped strings, for the unknown-token report
+from .restore import _HEX_MAP, _MEMO_RUN, _MEMO_SIZE, _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
 
 __all__ = [
     "FORMATS",
@@ -82,14 +83,6 @@ _INVALID: Final = object()  # what _loads returns for a line that is not JSON
 _SCAN_KEEP = 96  # input characters kept to find token-shaped strings that straddle two pieces
 _SCAN_BACK = 64  # how far before a new piece an unfinished token shape may start
 _OPENER_BYTES: Final = frozenset(b"[{<")  # _OPENERS, as bytes of ASCII input
-# One byte per character: "x" for a hex digit or a hyphen (a UUID shape is a run of these), " " for others.
-_HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in range(256))
-# Token-shaped strings (UUID, placeholder, mask), for the unknown-token report.
-_SHAPES_RE = re.compile(
-    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
-    r"|<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+>"
-    r"|(?<![0-9A-Za-z_])[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z_])"
-)
 
 
 # --------------------------------------------------------------------------------------------- JSON
