@@ -85,7 +85,7 @@ from spacy.pipeline import AttributeRuler
 from spacy.strings import get_string_id
 
 from anonymizer.errors import DetectorError
-from anonymizer.findings import Finding
+from anonymizer.findings import Finding, resolve_overlaps
 
 if TYPE_CHECKING:
     from presidio_analyzer import RecognizerResult
@@ -194,23 +194,6 @@ _PIPE_CHUNK = 1024  # distinct texts held as spaCy docs at once by detect_many
 
 
 # -------------------------------------------------------------------------------------------- overlaps
-
-
-def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
-    """Keep non-overlapping findings: earliest start wins, then the longer span, then the earlier rule.
-
-    Empty spans are dropped. The result is sorted by start.
-
-    >>> resolve_overlaps([Finding(0, 4, "URL"), Finding(0, 9, "EMAIL"), Finding(5, 9, "HOST_NAME")])
-    [Finding(start=0, end=9, entity_class='EMAIL', score=1.0, rule=0)]
-    """
-    kept: list[Finding] = []
-    end = 0
-    for f in sorted(findings, key=lambda f: (f.start, -f.end, f.rule)):
-        if f.end > f.start and f.start >= end:
-            kept.append(f)
-            end = f.end
-    return kept
 
 
 # ------------------------------------------------------------------------------------------- pipelines

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._freetext import FreeTextFinder, Span
 from .errors import DetectorError, Issue, PayloadError, ReplacementsError
-from .findings import Detector, Finding, detect_many
+from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped
 from .tokens import TokenContext, TokenStrategy, strategy_for
@@ -501,7 +501,7 @@ class Session:
                     if not (0 <= f.start < f.end <= n):
                         raise DetectorError(f"detectors[{d_index}] returned a span outside text {i}")
                     per_text[i].append(f)
-        return [_resolve_overlaps(fs) for fs in per_text]
+        return [resolve_overlaps(fs) for fs in per_text]
 
 
 _DROP, _KEEP, _ANONYMIZE = Action.DROP, Action.KEEP, Action.ANONYMIZE
@@ -688,19 +688,6 @@ def _check_scalar(value: Any, field: str) -> None:
     if value is None or isinstance(value, str | bool | int | float):
         return
     raise PayloadError([Issue((), f"field '{field}' holds a {type(value).__name__}, not a JSON value")])
-
-
-def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """Earliest start wins an overlap, then the longer span, then the earlier rule."""
-    if len(findings) < 2:
-        return findings
-    out: list[Finding] = []
-    last = -1
-    for f in sorted(findings, key=lambda f: (f.start, -(f.end - f.start), f.rule)):
-        if f.start >= last:
-            out.append(f)
-            last = f.end
-    return out
 
 
 def _combine(detected: list[Span], known: list[Span]) -> list[Span]:

@@ -12,11 +12,11 @@ A detector is any object with a ``detect`` method (and, optionally, a batched ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Detector", "Finding", "detect_many"]
+__all__ = ["Detector", "Finding", "detect_many", "resolve_overlaps"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -50,3 +50,20 @@ def detect_many(detector: Detector, texts: Sequence[str]) -> list[Sequence[Findi
     if batched is not None:
         return list(batched(texts))
     return [detector.detect(t) for t in texts]
+
+
+def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Keep non-overlapping findings: earliest start wins, then the longer span, then the earlier rule.
+
+    Empty spans are dropped. The result is sorted by start.
+
+    >>> resolve_overlaps([Finding(0, 4, "URL"), Finding(0, 9, "EMAIL"), Finding(5, 9, "HOST_NAME")])
+    [Finding(start=0, end=9, entity_class='EMAIL', score=1.0, rule=0)]
+    """
+    kept: list[Finding] = []
+    end = 0
+    for f in sorted(findings, key=lambda f: (f.start, -f.end, f.rule)):
+        if f.end > f.start and f.start >= end:
+            kept.append(f)
+            end = f.end
+    return kept
