@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 import ahocorasick_rs
 
-__all__ = ["LiteralMatcher"]
+__all__ = ["LiteralMatcher", "merge_spans"]
 
 Match = tuple[int, int, int]  # (index into patterns, start, end) in str indices
 
@@ -67,3 +68,26 @@ class LiteralMatcher:
             self._regex = re.compile("|".join(re.escape(p) for p in ordered))
         index = self._index
         return [(index[m.group()], m.start(), m.end()) for m in self._regex.finditer(text)]
+
+
+_S = TypeVar("_S", bound=tuple[int, int, *tuple[object, ...]])
+
+
+def merge_spans(a: list[_S], b: list[_S]) -> list[_S]:
+    """Merge two lists of ``(start, end, ...)`` spans: leftmost first, then longest; drop whatever overlaps a kept
+    span. (One list empty: the other is returned as it is.)
+
+    >>> merge_spans([(0, 3, "a"), (5, 6, "b")], [(1, 9, "c"), (6, 8, "d")])
+    [(0, 3, 'a'), (5, 6, 'b'), (6, 8, 'd')]
+    """
+    if not a:
+        return b
+    if not b:
+        return a
+    out: list[_S] = []
+    last = -1
+    for span in sorted(a + b, key=lambda s: (s[0], s[0] - s[1])):
+        if span[0] >= last:
+            out.append(span)
+            last = span[1]
+    return out

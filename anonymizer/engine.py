@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._freetext import FreeTextFinder, Span
+from ._literal import merge_spans
 from .errors import DetectorError, Issue, PayloadError, ReplacementsError
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
@@ -289,7 +290,7 @@ class Session:
                 extra.append(spans)
             finder = self._free_text_finder() if self._engine._propagate else None
             known = finder.spans_many(texts) if finder else [[] for _ in texts]
-        return [_apply(t, _combine(d, k)) for t, d, k in zip(texts, extra, known, strict=True)]
+        return [_apply(t, merge_spans(d, k)) for t, d, k in zip(texts, extra, known, strict=True)]
 
     def anonymize_obj(self, obj: Any) -> Any:
         """Every string leaf of a JSON value through :meth:`anonymize_text` (keys are left as they are)."""
@@ -688,21 +689,6 @@ def _check_scalar(value: Any, field: str) -> None:
     if value is None or isinstance(value, str | bool | int | float):
         return
     raise PayloadError([Issue((), f"field '{field}' holds a {type(value).__name__}, not a JSON value")])
-
-
-def _combine(detected: list[Span], known: list[Span]) -> list[Span]:
-    """Merge detector spans and known-original spans: leftmost first, then longest."""
-    if not detected:
-        return known
-    if not known:
-        return detected
-    out: list[Span] = []
-    last = -1
-    for span in sorted(detected + known, key=lambda s: (s[0], -(s[1] - s[0]))):
-        if span[0] >= last:
-            out.append(span)
-            last = span[1]
-    return out
 
 
 def _apply(text: str, spans: list[Span]) -> str:

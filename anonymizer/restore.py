@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ._literal import LiteralMatcher
+from ._literal import LiteralMatcher, merge_spans
 
 __all__ = [
     "EventKind",
@@ -486,12 +486,12 @@ class Restorer:
                 if hit is not None and hit[0] >= last_end:
                     shaped.append(hit)
                     last_end = hit[1]
-            found = _merge(found, shaped) if found else shaped
+            found = merge_spans(found, shaped)
         if self._exact.patterns:
             exact: list[tuple[int, int, str, EventKind]] = [
                 (s, e, self._originals[self._exact.patterns[i]], "restored") for i, s, e in self._exact.find(text)
             ]
-            found = _merge(found, exact) if found else exact
+            found = merge_spans(found, exact)
         return found
 
     def _scan_hex(
@@ -582,20 +582,6 @@ class Restorer:
                 report.append(TokenEvent(start, end, "ambiguous", text[start:end]))
             return None
         return (start, end, self._originals[candidates[0]], "altered")
-
-
-def _merge(
-    a: list[tuple[int, int, str, EventKind]], b: list[tuple[int, int, str, EventKind]]
-) -> list[tuple[int, int, str, EventKind]]:
-    """Merge two match lists: leftmost first, then longest; drop whatever overlaps a kept match."""
-    merged = sorted(a + b, key=lambda m: (m[0], -(m[1] - m[0])))
-    out: list[tuple[int, int, str, EventKind]] = []
-    last_end = -1
-    for m in merged:
-        if m[0] >= last_end:
-            out.append(m)
-            last_end = m[1]
-    return out
 
 
 def replace_literal(text: str, mapping: Mapping[str, str]) -> str:
