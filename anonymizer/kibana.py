@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from anonymizer.errors import Issue, PayloadError, PolicyError
+from anonymizer.errors import ArgumentTypeError, Issue, PayloadError, PolicyError
 from anonymizer.policy import FieldPolicy
 from anonymizer.restore import replace_literal
 
@@ -175,14 +175,17 @@ def js_string(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, int):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
+            raise PayloadError([Issue((), "an integer too long to write as text")]) from None
     if isinstance(value, float):
         return _js_number(value)
     if isinstance(value, Mapping):
         return "[object Object]"
     if isinstance(value, list | tuple):
         return ",".join("" if item is None else js_string(item) for item in value)
-    raise TypeError(f"cannot stringify a {type(value).__name__} the JavaScript way")
+    raise ArgumentTypeError(f"cannot stringify a {type(value).__name__} the JavaScript way")
 
 
 def _js_number(value: float) -> str:
@@ -385,6 +388,8 @@ def replace_anonymized_values_with_original_values(message_content: str, replace
     >>> replace_anonymized_values_with_original_values("hi tok", {"tok": "a$$b"})
     'hi a$$b'
     """
+    if not isinstance(message_content, str):
+        raise ArgumentTypeError(f"message_content must be a string, not {type(message_content).__name__}")
     if replacements is None:
         return message_content
     return replace_literal(message_content, replacements)
@@ -401,6 +406,8 @@ def replace_original_values_with_uuid_values(message_content: str, replacements:
     >>> replace_original_values_with_uuid_values("foobar foo", {"u1": "foo", "u2": "foobar"})
     'u2 u1'
     """
+    if not isinstance(message_content, str):
+        raise ArgumentTypeError(f"message_content must be a string, not {type(message_content).__name__}")
     if not replacements:
         return message_content
     to_token: dict[str, str] = {}
