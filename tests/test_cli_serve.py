@@ -62,7 +62,7 @@ def serve(*options: str, upstream: str = "http://127.0.0.1:9") -> Iterator[tuple
 
 def test_serve_starts_and_reports_health() -> None:
     """`anonymizer serve` listens on loopback: live (200), not ready while its upstream is down (503)."""
-    with serve() as (proc, url):
+    with serve() as (_, url):
         live = httpx.get(url + "/_anonymizer/live", timeout=5, trust_env=False)
         ready = httpx.get(url + "/_anonymizer/ready", timeout=10, trust_env=False)
         assert live.status_code == 200 and live.json() == {"status": "ok"}

@@ -160,7 +160,10 @@ def _detectors(args: argparse.Namespace) -> tuple[Any, ...]:
     """The free-text detectors ``--detect`` asks for (loaded now, so that a missing model fails at start)."""
     if not args.detect:
         return ()
-    from anonymizer.detect import presidio
+    try:
+        from anonymizer.detect import presidio
+    except ImportError as exc:
+        raise _Usage(f"--detect needs the detect extra ({install_hint('detect')}): {exc}") from None
 
     model = None if args.detect_model.lower() == "none" else args.detect_model
     return (presidio(model=model),)
