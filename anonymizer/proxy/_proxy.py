@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from anonymizer.engine import Anonymizer, Session
-from anonymizer.errors import PayloadError
+from anonymizer.errors import ConfigError, PayloadError
 from anonymizer.payloads import Kind, anonymize_payload
 from anonymizer.proxy._identity import ANONYMOUS, short_hash, user_identity
 from anonymizer.proxy._logging import logger
@@ -97,7 +97,7 @@ class Proxy:
     ) -> None:
         base = httpx.URL(upstream)
         if base.scheme not in ("http", "https") or not base.host:
-            raise ValueError("upstream must be an http(s) URL, e.g. http://127.0.0.1:5601")
+            raise ConfigError("upstream must be an http(s) URL, e.g. http://127.0.0.1:5601", path="upstream")
         self.base = base
         self.engine = engine
         self.store = store

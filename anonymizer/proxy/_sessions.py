@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 
 from anonymizer.engine import Session
+from anonymizer.errors import ConfigError
 
 __all__ = ["KeyedLocks", "SessionCache"]
 
@@ -39,7 +40,7 @@ class SessionCache:
 
     def __init__(self, size: int) -> None:
         if size < 0:
-            raise ValueError("the session cache size cannot be negative")
+            raise ConfigError("the session cache size cannot be negative", path="session_cache_size")
         self.size = size
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self.hits = 0
