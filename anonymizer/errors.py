@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "AnonymizerError",
+    "ConfigError",
     "DetectorError",
     "Issue",
     "PayloadError",
@@ -31,6 +32,10 @@ __all__ = [
 
 class AnonymizerError(Exception):
     """Base class of every error raised on purpose by :mod:`anonymizer`."""
+
+
+class ConfigError(AnonymizerError, ValueError):
+    """A bad option: an unknown token strategy, a missing or too short key, an unsafe batch configuration."""
 
 
 class PolicyError(AnonymizerError, ValueError):
