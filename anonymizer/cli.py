@@ -47,6 +47,7 @@ from anonymizer._export.formats import Format, RecordWriter, conversations_in, d
 from anonymizer._export.originals import ExportOriginals, originals_of_record
 from anonymizer._export.records import Redactor, audit_conversation, restore_conversation
 from anonymizer.batch import BatchConfig
+from anonymizer._install import install_hint
 from anonymizer.engine import Anonymizer
 from anonymizer.errors import AnonymizerError
 
@@ -207,7 +208,7 @@ def _add_serve(commands: Any) -> None:
         from .proxy.cli import add_serve_parser
     except ImportError:
         serve = commands.add_parser(
-            "serve", help="run the anonymizing proxy (pip install 'anonymizer[proxy]')", prefix_chars="\x00"
+            "serve", help=f"run the anonymizing proxy ({install_hint('proxy')})", prefix_chars="\x00"
         )
         serve.add_argument("options", nargs="*")  # whatever is given: the message below is the answer
         serve.set_defaults(run=_serve_missing)
@@ -216,7 +217,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def _serve_missing(args: argparse.Namespace) -> int:
-    sys.stderr.write("anonymizer serve: needs the proxy extra: pip install 'anonymizer[proxy]'\n")
+    sys.stderr.write(f"anonymizer serve: needs the proxy extra: {install_hint('proxy')}\n")
     return EXIT_USAGE
 
 
@@ -382,7 +383,7 @@ def _check_model(model: str) -> None:
     try:
         import spacy.util
     except ImportError:
-        raise CliFailure("--detect needs the detection libraries (spaCy, Presidio)", EXIT_USAGE) from None
+        raise CliFailure(f"--detect needs the detection libraries: {install_hint('detect')}", EXIT_USAGE) from None
     if spacy.util.is_package(model) or os.path.isdir(model):
         return
     installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"

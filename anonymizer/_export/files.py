@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import orjson
 
+from anonymizer._install import install_hint
 from anonymizer.errors import AnonymizerError, ConfigError
 
 __all__ = [
@@ -287,7 +288,7 @@ def _aead(secret: bytes, salt: bytes) -> Any:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError:  # pragma: no cover - depends on the installation
-        raise ExportFileError("encryption needs the 'cryptography' package: pip install 'anonymizer[cli]'", 2) from None
+        raise ExportFileError(f"encryption needs the 'cryptography' package: {install_hint('cli')}", 2) from None
     return AESGCM(_aes_key(secret, salt))
 
 
