@@ -46,8 +46,8 @@ from anonymizer._export.files import (
 from anonymizer._export.formats import Format, RecordWriter, conversations_in, dumps, loads, read_records, sniff
 from anonymizer._export.originals import ExportOriginals, originals_of_record
 from anonymizer._export.records import Redactor, audit_conversation, restore_conversation
-from anonymizer.batch import BatchConfig
 from anonymizer._install import install_hint
+from anonymizer.batch import BatchConfig
 from anonymizer.engine import Anonymizer
 from anonymizer.errors import AnonymizerError
 

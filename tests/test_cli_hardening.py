@@ -76,7 +76,9 @@ def test_refuses_outputs_that_are_the_same_file(tmp_path: Path) -> None:
     done = run("redact", source, "-o", source, "--replacements-out", tmp_path / "r.ndjson")
     assert done.returncode == 2
     assert source.read_bytes() == EXPORT.read_bytes()
-    done = run("redact", source, "-o", tmp_path / "o.ndjson", "--replacements-out", tmp_path / "x" / ".." / "export.ndjson")
+    (tmp_path / "x").mkdir()
+    same_by_another_name = tmp_path / "x" / ".." / "export.ndjson"
+    done = run("redact", source, "-o", tmp_path / "o.ndjson", "--replacements-out", same_by_another_name)
     assert done.returncode == 2
     assert source.read_bytes() == EXPORT.read_bytes()
 
