@@ -49,7 +49,7 @@ from anonymizer._export.records import Redactor, audit_conversation, restore_con
 from anonymizer._install import install_hint
 from anonymizer.batch import BatchConfig
 from anonymizer.engine import Anonymizer
-from anonymizer.errors import AnonymizerError
+from anonymizer.errors import AnonymizerError, PayloadError
 
 __all__ = [
     "EXIT_AUDIT_FINDINGS",
@@ -251,19 +251,11 @@ def _records(source: Input, fmt: Format, rejects: _Rejects) -> Iterator[tuple[in
         yield from read_records(source.stream, fmt)
     except UnicodeDecodeError:
         rejects.add(0, "the input is not UTF-8; the rest of the input was not read")
-    except ValueError as exc:  # a broken array or document: what follows cannot be split into records
-        line = _line_of(exc)
-        reason = str(exc).split(": ", 1)[1] if line else str(exc)
-        rejects.add(line, f"{reason}; the rest of the input was not read")
-
-
-def _line_of(exc: ValueError) -> int:
-    text = str(exc)
-    if text.startswith("line "):
-        number = text[5:].split(":", 1)[0]
-        if number.isdigit():
-            return int(number)
-    return 0
+    except PayloadError as exc:  # a broken array or document: what follows cannot be split into records
+        reason = "; ".join(issue.message for issue in exc.issues)
+        rejects.add(exc.line or 0, f"{reason}; the rest of the input was not read")
+    except ValueError:  # not expected: said without the exception's text, which might quote the input
+        rejects.add(0, "the input could not be read; the rest of the input was not read")
 
 
 def _refuse_same_files(named: dict[str, str | None]) -> None:
