@@ -25,6 +25,7 @@ from anonymizer._cli.formats import (
 )
 from anonymizer._cli.records import RedactConfig, Redactor, audit_conversation, restore_conversation
 from anonymizer._cli.workers import Progress, ordered_map
+from anonymizer._install import install_hint
 from anonymizer.engine import Anonymizer
 from anonymizer.errors import AnonymizerError, PolicyError
 
@@ -163,7 +164,7 @@ def _add_serve(commands: Any) -> None:
         from .proxy.cli import add_serve_parser
     except ImportError:
         serve = commands.add_parser(
-            "serve", help="run the anonymizing proxy (pip install 'anonymizer[proxy]')", prefix_chars="\x00"
+            "serve", help=f"run the anonymizing proxy ({install_hint('proxy')})", prefix_chars="\x00"
         )
         serve.add_argument("options", nargs="*")  # whatever is given: the message below is the answer
         serve.set_defaults(run=_serve_missing)
@@ -172,7 +173,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def _serve_missing(args: argparse.Namespace) -> int:
-    sys.stderr.write("anonymizer serve: needs the proxy extra: pip install 'anonymizer[proxy]'\n")
+    sys.stderr.write(f"anonymizer serve: needs the proxy extra: {install_hint('proxy')}\n")
     return EXIT_USAGE
 
 

