@@ -10,17 +10,22 @@
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: this module annotates nothing, and the import would bind a public
+# name `annotations` in the package namespace (pinned by tests/test_public_api.py).
 
 from .engine import Anonymizer, Session
 from .errors import (
     AnonymizerError,
+    ArgumentTypeError,
+    ConfigError,
     DetectorError,
     Issue,
     PayloadError,
     PolicyError,
     ReplacementsError,
+    StoreError,
     StreamError,
+    TokenError,
 )
 from .findings import Detector, Finding
 from .policy import Action, FieldPolicy, FieldRule
@@ -33,6 +38,8 @@ __all__ = [
     "Action",
     "Anonymizer",
     "AnonymizerError",
+    "ArgumentTypeError",
+    "ConfigError",
     "Detector",
     "DetectorError",
     "FieldPolicy",
@@ -46,8 +53,10 @@ __all__ = [
     "Restored",
     "Restorer",
     "Session",
+    "StoreError",
     "StreamError",
     "TokenContext",
+    "TokenError",
     "TokenEvent",
     "TokenStrategy",
     "__version__",

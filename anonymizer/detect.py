@@ -216,12 +216,13 @@ def load_pipeline(model: str | None, *, language: str = "en", where: str = "mode
         hint = INSTALL_HINT if model == DEFAULT_MODEL else f"pip install the package {model!r}, or name another"
         raise DetectorError(
             f"{where}: spaCy pipeline {model!r} is not installed ({hint}; installed pipelines: {installed}); "
-            "use model=None for pattern-only detection"
+            "use model=None for pattern-only detection",
+            path=where,
         )
     try:
         nlp = spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
     except (OSError, ValueError, ImportError) as err:
-        raise DetectorError(f"{where}: spaCy pipeline {model!r} could not be loaded: {err}") from err
+        raise DetectorError(f"{where}: spaCy pipeline {model!r} could not be loaded: {err}", path=where) from err
     for _, component in nlp.pipeline:
         if type(component) is AttributeRuler:
             vars(component)["match"] = _TableAttributeRulerMatch(component)
@@ -364,7 +365,7 @@ def _default_pipeline_name(where: str) -> str:
     for name in (DEFAULT_MODEL, "en_core_web_sm", "en_core_web_md", "en_core_web_lg"):
         if spacy.util.is_package(name):
             return name
-    raise DetectorError(f"{where}: no English spaCy pipeline is installed ({INSTALL_HINT})")
+    raise DetectorError(f"{where}: no English spaCy pipeline is installed ({INSTALL_HINT})", path=where)
 
 
 class _LoadedSpacyNlpEngine(SpacyNlpEngine):
@@ -974,7 +975,9 @@ class KibanaRulesDetector:
                         out.append(Finding(m.start(), m.end(), rule.entity_class, 1.0, rule.index))
             except TimeoutError:
                 raise DetectorError(
-                    f"rules[{rule.index}].pattern: RegExp rule timed out after {self.regex_timeout} s"
+                    f"rules[{rule.index}].pattern: RegExp rule timed out after {self.regex_timeout} s",
+                    rule=rule.index,
+                    path=f"rules[{rule.index}].pattern",
                 ) from None
         return out
 
@@ -1026,7 +1029,7 @@ def _field(rule: Mapping[str, Any], i: int, key: str, kind: type, *, required: b
         return None
     if not isinstance(value, kind) or (kind is str and not value):
         expected = "a non-empty string" if kind is str else f"a {kind.__name__}"
-        raise DetectorError(f"rules[{i}].{key}: expected {expected}")
+        raise DetectorError(f"rules[{i}].{key}: expected {expected}", rule=i, path=f"rules[{i}].{key}")
     return value
 
 
@@ -1059,13 +1062,13 @@ def from_kibana_rules(
     pipelines: dict[str, Language] = {}
     for i, rule in enumerate(_rule_list(settings)):
         if not isinstance(rule, Mapping):
-            raise DetectorError(f"rules[{i}]: expected an object")
+            raise DetectorError(f"rules[{i}]: expected an object", rule=i, path=f"rules[{i}]")
         kind = rule.get("type")
         if kind not in ("RegExp", "NER"):
-            raise DetectorError(f"rules[{i}].type: expected 'RegExp' or 'NER'")
+            raise DetectorError(f"rules[{i}].type: expected 'RegExp' or 'NER'", rule=i, path=f"rules[{i}].type")
         enabled = rule.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise DetectorError(f"rules[{i}].enabled: expected a boolean")
+            raise DetectorError(f"rules[{i}].enabled: expected a boolean", rule=i, path=f"rules[{i}].enabled")
         if not enabled:
             continue
         if kind == "RegExp":
@@ -1075,20 +1078,30 @@ def from_kibana_rules(
                 compiled = regex.compile(pattern)
             except (regex.error, ValueError, OverflowError) as err:
                 msg = getattr(err, "msg", None) or type(err).__name__
-                raise DetectorError(f"rules[{i}].pattern: invalid regular expression ({msg})") from None
+                raise DetectorError(
+                    f"rules[{i}].pattern: invalid regular expression ({msg})", rule=i, path=f"rules[{i}].pattern"
+                ) from None
             regex_rules.append(_RegexRule(i, entity_class, compiled))
             continue
         model_id = _field(rule, i, "modelId", str, required=False)
         allowed = _field(rule, i, "allowedEntityClasses", list, required=False)
         if allowed is not None and not set(allowed) <= _KIBANA_CLASSES:
-            raise DetectorError(f"rules[{i}].allowedEntityClasses: expected a subset of PER, ORG, LOC, MISC")
+            raise DetectorError(
+                f"rules[{i}].allowedEntityClasses: expected a subset of PER, ORG, LOC, MISC",
+                rule=i,
+                path=f"rules[{i}].allowedEntityClasses",
+            )
         name = (
             _default_pipeline_name(f"rules[{i}].modelId") if model_id in (None, KIBANA_DEFAULT_NER_MODEL) else model_id
         )
         if name not in pipelines:
             nlp = load_pipeline(name, where=f"rules[{i}].modelId")
             if "ner" not in nlp.pipe_names:
-                raise DetectorError(f"rules[{i}].modelId: spaCy pipeline {name!r} has no 'ner' component")
+                raise DetectorError(
+                    f"rules[{i}].modelId: spaCy pipeline {name!r} has no 'ner' component",
+                    rule=i,
+                    path=f"rules[{i}].modelId",
+                )
             pipelines[name] = nlp
         ner_rules.append(_NerRule(i, name, frozenset(allowed) if allowed is not None else _KIBANA_CLASSES))
     return KibanaRulesDetector(regex_rules, ner_rules, pipelines, regex_timeout=regex_timeout, batch_size=batch_size)
