@@ -3,10 +3,10 @@
 An export is one trust boundary: an original in one conversation's replacements must be hidden in every other
 conversation of the export too, even one whose own map does not name it. A first pass collects the originals
 (:meth:`ExportOriginals.add_record`); :meth:`ExportOriginals.found_in` then finds them in the strings of one
-conversation with one Aho-Corasick automaton, by the engine's own rule (whole words where the original starts or
+conversation with the engine's own finder and rule (whole words where the original starts or
 ends with a word character; originals shorter than the engine's ``min_length`` are not searched for in text).
 
-Memory: the originals themselves and the automaton, in proportion to the number of *distinct* originals of the
+Memory: the originals themselves and the finder's index, in proportion to the number of *distinct* originals of the
 export (a deployment's users, hosts and addresses), not to the number of records.
 """
 
@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from anonymizer._freetext import FreeTextFinder
+from anonymizer._freetext import FreeTextFinder, build
 from anonymizer.engine import DEFAULT_MIN_LENGTH
 
 from .formats import conversations_in, loads, replacements_of, string_leaves
@@ -94,8 +94,13 @@ class ExportOriginals:
         if not texts:
             return set()
         if self._finder is None:
-            self._finder = FreeTextFinder(((o, o) for o in self._originals), ())
-        return {original for spans in self._finder.spans_many(texts) for _, _, original in spans}
+            self._finder = build({o: o for o in self._originals}, {}, self.min_length)
+        found = self._finder.spans_many(texts, _known_original)  # a case variant stands for the known original
+        return {original for spans in found for _, _, original in spans}
+
+
+def _known_original(found: str, original: str) -> str:
+    return original
 
 
 def originals_of_record(raw: bytes | str) -> Iterator[str]:
