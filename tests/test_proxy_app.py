@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anonymizer import Anonymizer
 from anonymizer.proxy import MemoryStore, ReplacementStore, create_app, user_identity
@@ -312,3 +315,51 @@ async def test_concurrent_requests_bind_one_token_per_original(tokens: str, tmp_
         assert name in r.json()["data"]
     for store in stores:
         await store.aclose()
+
+
+class YieldingStore(MemoryStore):
+    """A memory store whose calls let other tasks run first, as a networked store's do."""
+
+    async def version(self, user: str, conversation: str) -> str | None:
+        await asyncio.sleep(0)
+        return await super().version(user, conversation)
+
+    async def snapshot(self, user: str, conversation: str) -> tuple[dict[str, str], str | None]:
+        await asyncio.sleep(0)
+        return await super().snapshot(user, conversation)
+
+    async def merge_if(
+        self, user: str, conversation: str, mapping: Mapping[str, str], version: str | None
+    ) -> str | None:
+        await asyncio.sleep(0)
+        return await super().merge_if(user, conversation, mapping, version)
+
+    async def merge(self, user: str, conversation: str, mapping: Mapping[str, str]) -> str | None:
+        await asyncio.sleep(0)
+        return await super().merge(user, conversation, mapping)
+
+
+@settings(max_examples=25)
+@given(
+    names=st.lists(st.sampled_from(["ann", "bob", "cy", "dee", "eve", "fay"]), min_size=1, max_size=16),
+    tokens=st.sampled_from(["uuid", "placeholder", "mask"]),
+)
+def test_property_one_token_per_original_under_concurrency(names: list[str], tokens: str) -> None:
+    """Whatever originals race through two replicas sharing a store, each gets one token and every answer
+    restores its own request."""
+    seen: list[bytes] = []
+    engine = Anonymizer(tokens=tokens, key=b"k" * 32 if tokens == "mask" else None)
+
+    async def race() -> tuple[list[httpx.Response], dict[str, str]]:
+        store = YieldingStore()
+        async with client_for_store(store, seen, engine) as a, client_for_store(store, seen, engine) as b:
+            posts = [(a, b)[i % 2].post(CHAT, content=chat("c1", n)) for i, n in enumerate(names)]
+            replies = list(await asyncio.gather(*posts))
+        return replies, await store.load(user_of("ApiKey t"), "security/default/c1")
+
+    replies, stored = asyncio.run(race())
+    assert sorted(stored.values()) == sorted(set(names))
+    for reply, name in zip(replies, names, strict=True):
+        assert reply.status_code == 200 and reply.json()["data"].startswith(f"hi {name} ")
+    sent = {orjson.loads(s)["messages"][0]["data"]["user.name"] for s in seen}
+    assert sent == set(stored)
