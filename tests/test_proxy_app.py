@@ -144,6 +144,8 @@ def test_serve_parser_defaults() -> None:
         ["--upstream", "http://127.0.0.1:5601", "--store", "postgres://x"],
         ["--upstream", "http://127.0.0.1:5601", "--tokens", "keyed"],
         ["--upstream", "http://127.0.0.1:5601", "--policy", "/nonexistent/policy.json"],
+        ["--upstream", "http://127.0.0.1:5601", "--detect", "--detect-model", "nosuchmodel"],
+        ["--upstream", "http://127.0.0.1:5601", "--session-cache", "-1"],
     ],
 )
 def test_serve_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
