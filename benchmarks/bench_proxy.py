@@ -17,7 +17,9 @@ SQLite store before the proxy starts), the same non-streamed chat/complete sent 
 interleaved with direct requests. ``proxy_added_latency_growth_10_to_10000`` is the proxy's added p50 latency in
 the 10,000-token conversation over its added p50 latency in the 10-token one (the compiled session is kept
 between requests, so it should stay near 1); ``proxy_cold_request_10000_ms`` is the first request of the
-10,000-token conversation (the session built from the stored map). Run alone with
+10,000-token conversation (the session built from the stored map). The same measured through a proxy that
+keeps no session (``--session-cache 0``, so every request resumes its session from the stored map) gives
+``proxy_uncached_added_latency_growth_10_to_10000``, what the cache saves. Run alone with
 ``python benchmarks/bench_proxy.py [--quick]``.
 """
 
@@ -143,8 +145,9 @@ def _growth(proxy: str, upstream: str, n: int, deadline: float) -> dict[str, flo
 
 
 @contextlib.contextmanager
-def _servers(deadline: float) -> Iterator[tuple[str, str]]:
-    upstream_port, proxy_port = _free_port(), _free_port()
+def _servers(deadline: float) -> Iterator[tuple[str, str, str]]:
+    """The stand-in, the proxy, and a proxy that keeps no compiled session (``--session-cache 0``)."""
+    upstream_port, proxy_port, uncached_port = _free_port(), _free_port(), _free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,12 +157,14 @@ def _servers(deadline: float) -> Iterator[tuple[str, str]]:
             path = os.path.join(tmp, "replacements.db")
             _fill(path)
             store = "sqlite:///" + path
-            command = [sys.executable, "-m", "anonymizer.proxy", "--upstream", upstream, "--port", str(proxy_port)]
-            procs.append(subprocess.Popen([*command, "--store", store], **quiet))
-            proxy = f"http://127.0.0.1:{proxy_port}"
+            command = [sys.executable, "-m", "anonymizer.proxy", "--upstream", upstream, "--store", store]
+            procs.append(subprocess.Popen([*command, "--port", str(proxy_port)], **quiet))
+            procs.append(subprocess.Popen([*command, "--port", str(uncached_port), "--session-cache", "0"], **quiet))
+            proxy, uncached = f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{uncached_port}"
             _wait_up(upstream + "/api/status", deadline)
-            _wait_up(proxy + "/_anonymizer/health", deadline)
-            yield upstream, proxy
+            _wait_up(proxy + "/_anonymizer/live", deadline)
+            _wait_up(uncached + "/_anonymizer/live", deadline)
+            yield upstream, proxy, uncached
         finally:
             for proc in procs:
                 proc.terminate()
@@ -214,7 +219,7 @@ def run(quick: bool) -> dict[str, float | int | str]:
     n = 200 if quick else 1000
     deadline = time.monotonic() + (90 if quick else 300)
     out: dict[str, float | int | str] = {"proxy_requests_per_phase": n, "proxy_concurrency": CONCURRENCY}
-    with _servers(deadline) as (upstream, proxy):
+    with _servers(deadline) as (upstream, proxy, uncached):
         asyncio.run(_phase(proxy, 20, False, deadline))  # warm up both (imports, SQLite, connections)
         asyncio.run(_phase(upstream, 20, False, deadline))
         for stream, prefix in ((False, "proxy"), (True, "proxy_stream")):
@@ -239,6 +244,9 @@ def run(quick: bool) -> dict[str, float | int | str]:
                 out["proxy_ttfb_ms"] = round(statistics.median(via_ttfb), 2)
                 out["direct_ttfb_ms"] = round(statistics.median(direct_ttfb), 2)
         out.update(_growth(proxy, upstream, n // 2, deadline + 120))
+        baseline = _growth(uncached, upstream, n // 4, deadline + 240)
+        out["proxy_uncached_added_latency_growth_10_to_10000"] = baseline["proxy_added_latency_growth_10_to_10000"]
+        out["proxy_uncached_added_latency_p50_ms_10000_tokens"] = baseline["proxy_added_latency_p50_ms_10000_tokens"]
     return out
 
 

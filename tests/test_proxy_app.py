@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -14,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anonymizer import Anonymizer
+from anonymizer import Anonymizer, Finding, Session
 from anonymizer.proxy import MemoryStore, ReplacementStore, create_app, user_identity
 from anonymizer.proxy.cli import add_serve_parser, run_serve
 
@@ -365,3 +367,49 @@ def test_property_one_token_per_original_under_concurrency(names: list[str], tok
         assert reply.status_code == 200 and reply.json()["data"].startswith(f"hi {name} ")
     sent = {orjson.loads(s)["messages"][0]["data"]["user.name"] for s in seen}
     assert sent == set(stored)
+
+
+class ThreadRecordingEngine(Anonymizer):
+    """An engine that notes the thread each session is built on."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.threads: list[str] = []
+
+    def session(self, replacements: Mapping[str, str] | None = None) -> Session:
+        self.threads.append(threading.current_thread().name)
+        return super().session(replacements)
+
+
+class ThreadRecordingDetector:
+    """A detector that finds nothing and notes the thread it runs on."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def detect(self, text: str) -> list[Finding]:
+        self.threads.append(threading.current_thread().name)
+        return []
+
+
+async def test_large_stored_map_is_compiled_off_the_event_loop() -> None:
+    """A session built from a large stored map is built on a worker thread; a small one inline."""
+    engine = ThreadRecordingEngine()
+    store = MemoryStore()
+    await store.merge(user_of("ApiKey t"), "security/default/big", {f"tok-{i}": f"orig-{i}" for i in range(5000)})
+    await store.merge(user_of("ApiKey t"), "security/default/small", {f"tok-{i}": f"orig-{i}" for i in range(10)})
+    loop_thread = threading.current_thread().name
+    async with client_for_store(store, engine=engine) as client:
+        assert (await client.post(CHAT, content=chat("big"))).status_code == 200
+        assert (await client.post(CHAT, content=chat("small"))).status_code == 200
+    big, small = engine.threads
+    assert big != loop_thread and small == loop_thread
+
+
+async def test_detection_runs_off_the_event_loop() -> None:
+    """With detectors, anonymizing (detection included) runs on worker threads, not the event loop's."""
+    detector = ThreadRecordingDetector()
+    loop_thread = threading.current_thread().name
+    async with client_for_store(MemoryStore(), engine=Anonymizer(detectors=[detector])) as client:
+        assert (await client.post(CHAT, content=chat("c1"))).status_code == 200
+    assert detector.threads and loop_thread not in detector.threads
