@@ -110,7 +110,7 @@ def run(quick: bool) -> dict[str, float | int | str]:
 
     def baseline(text: str) -> list[Finding]:
         results = stock.analyze(text, language="en", entities=det.entities, score_threshold=det.score_threshold)
-        return det.to_findings(results)
+        return det.to_findings(results, text=text)
 
     mixed = messages(count, distinct=False)
     ours_s, base_s = _compare(det, baseline, mixed)
