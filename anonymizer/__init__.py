@@ -15,12 +15,16 @@ from __future__ import annotations
 from .engine import Anonymizer, Session
 from .errors import (
     AnonymizerError,
+    ArgumentTypeError,
+    ConfigError,
     DetectorError,
     Issue,
     PayloadError,
     PolicyError,
     ReplacementsError,
+    StoreError,
     StreamError,
+    TokenError,
 )
 from .findings import Detector, Finding
 from .policy import Action, FieldPolicy, FieldRule
@@ -33,6 +37,8 @@ __all__ = [
     "Action",
     "Anonymizer",
     "AnonymizerError",
+    "ArgumentTypeError",
+    "ConfigError",
     "Detector",
     "DetectorError",
     "FieldPolicy",
@@ -46,8 +52,10 @@ __all__ = [
     "Restored",
     "Restorer",
     "Session",
+    "StoreError",
     "StreamError",
     "TokenContext",
+    "TokenError",
     "TokenEvent",
     "TokenStrategy",
     "__version__",

@@ -25,8 +25,9 @@ from anonymizer._cli.formats import (
 )
 from anonymizer._cli.records import RedactConfig, Redactor, audit_conversation, restore_conversation
 from anonymizer._cli.workers import Progress, ordered_map
+from anonymizer._install import install_hint
 from anonymizer.engine import Anonymizer
-from anonymizer.errors import AnonymizerError, PolicyError
+from anonymizer.errors import AnonymizerError, PayloadError, PolicyError
 
 __all__ = ["EXIT_AUDIT_FINDINGS", "EXIT_IO", "EXIT_OK", "EXIT_REJECTS", "EXIT_USAGE", "build_parser", "main"]
 
@@ -163,7 +164,7 @@ def _add_serve(commands: Any) -> None:
         from .proxy.cli import add_serve_parser
     except ImportError:
         serve = commands.add_parser(
-            "serve", help="run the anonymizing proxy (pip install 'anonymizer[proxy]')", prefix_chars="\x00"
+            "serve", help=f"run the anonymizing proxy ({install_hint('proxy')})", prefix_chars="\x00"
         )
         serve.add_argument("options", nargs="*")  # whatever is given: the message below is the answer
         serve.set_defaults(run=_serve_missing)
@@ -172,7 +173,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def _serve_missing(args: argparse.Namespace) -> int:
-    sys.stderr.write("anonymizer serve: needs the proxy extra: pip install 'anonymizer[proxy]'\n")
+    sys.stderr.write(f"anonymizer serve: needs the proxy extra: {install_hint('proxy')}\n")
     return EXIT_USAGE
 
 
@@ -233,19 +234,11 @@ def _records(source: Any, fmt: Format, rejects: _Rejects) -> Iterator[tuple[int,
         yield from read_records(source.stream, fmt)
     except UnicodeDecodeError:
         rejects.add(0, "the input is not UTF-8; the rest of the input was not read")
-    except ValueError as exc:  # a broken array or document: what follows cannot be split into records
-        line = _line_of(exc)
-        reason = str(exc).split(": ", 1)[1] if line else str(exc)
-        rejects.add(line, f"{reason}; the rest of the input was not read")
-
-
-def _line_of(exc: ValueError) -> int:
-    text = str(exc)
-    if text.startswith("line "):
-        number = text[5:].split(":", 1)[0]
-        if number.isdigit():
-            return int(number)
-    return 0
+    except PayloadError as exc:  # a broken array or document: what follows cannot be split into records
+        reason = "; ".join(issue.message for issue in exc.issues)
+        rejects.add(exc.line or 0, f"{reason}; the rest of the input was not read")
+    except ValueError:  # not expected: said without the exception's text, which might quote the input
+        rejects.add(0, "the input could not be read; the rest of the input was not read")
 
 
 def _redact(args: argparse.Namespace) -> int:

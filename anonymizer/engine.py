@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._freetext import FreeTextFinder, Span
 from ._literal import merge_spans
-from .errors import DetectorError, Issue, PayloadError, ReplacementsError
+from .errors import (
+    ArgumentTypeError,
+    ConfigError,
+    DetectorError,
+    Issue,
+    PayloadError,
+    ReplacementsError,
+    TokenError,
+)
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped
@@ -80,15 +88,19 @@ class Anonymizer:
         min_length: int = DEFAULT_MIN_LENGTH,
     ) -> None:
         if policy is not None and not isinstance(policy, FieldPolicy):
-            raise TypeError("policy must be a FieldPolicy (see FieldPolicy.from_fields)")
+            raise ArgumentTypeError("policy must be a FieldPolicy (see FieldPolicy.from_fields)")
+        if type(min_length) is not int:
+            raise ArgumentTypeError(f"min_length must be an int, not {type(min_length).__name__}")
         if min_length < 1:
-            raise ValueError("min_length must be at least 1")
+            raise ConfigError("min_length must be at least 1", path="min_length")
+        if not isinstance(detectors, Iterable):
+            raise ArgumentTypeError(f"detectors must be a list of detectors, not {type(detectors).__name__}")
         self._policy = policy if policy is not None else FieldPolicy.kibana_default()
         self._strategy: TokenStrategy = strategy_for(tokens, key)
         self._detectors: tuple[Detector, ...] = tuple(detectors)
         for i, d in enumerate(self._detectors):
             if not callable(getattr(d, "detect", None)):
-                raise DetectorError(f"detectors[{i}] has no detect(text) method")
+                raise DetectorError(f"detectors[{i}] has no detect(text) method", path=f"detectors[{i}]")
         self._propagate = propagate
         self._min_length = min_length
         # fields_to_anonymize -> the plan tree: each field's action under this policy, learned once per shape
@@ -222,7 +234,7 @@ class Session:
         token whatever field or detector it comes from later.
         """
         if not isinstance(original, str):
-            raise TypeError("token_for takes the original as a string")
+            raise ArgumentTypeError("token_for takes the original as a string")
         with self._lock:
             token = self._by_original.get(original)
             if token is None:
@@ -240,8 +252,8 @@ class Session:
         """
         if type(data) is not dict and not isinstance(data, Mapping):
             raise PayloadError([Issue((), "Expected object")], kind="data")
-        if isinstance(fields_to_anonymize, str):
-            raise TypeError("fields_to_anonymize must be a list of field names, not a string")
+        if isinstance(fields_to_anonymize, str) or not isinstance(fields_to_anonymize, Iterable):
+            raise ArgumentTypeError("fields_to_anonymize must be a list of field names")
         wanted = frozenset(fields_to_anonymize)
         policy = self._engine._policy
         actions: Mapping[str, Action] = policy._actions
@@ -275,9 +287,11 @@ class Session:
 
     def anonymize_texts(self, texts: Sequence[str]) -> list[str]:
         """:meth:`anonymize_text` over many texts, with detectors run in batch (``detect_many``)."""
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise ArgumentTypeError(f"anonymize_texts takes a list of strings, not {type(texts).__name__}")
         for i, t in enumerate(texts):
             if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] is not a string")
+                raise ArgumentTypeError(f"texts[{i}] is a {type(t).__name__}, not a string", path=f"texts[{i}]")
         found = self._detect(texts)
         with self._lock:
             extra: list[list[Span]] = []
@@ -317,10 +331,14 @@ class Session:
         Tokens the model altered (case, hyphens, brackets) are restored when the change is unambiguous;
         tokens not in this session's map (another conversation's, invented ones) are left as they are.
         """
+        if type(text) is not str and not isinstance(text, str):
+            raise ArgumentTypeError(f"deanonymize takes a string, not {type(text).__name__} (deanonymize_obj: JSON)")
         return self.restorer.restore(text)
 
     def restore(self, text: str) -> Restored:
         """Like :meth:`deanonymize`, with a report of restored, altered, ambiguous and unknown tokens."""
+        if not isinstance(text, str):
+            raise ArgumentTypeError(f"restore takes a string, not {type(text).__name__}")
         return self.restorer.restore_with_report(text)
 
     def deanonymize_obj(self, obj: Any) -> Any:
@@ -389,7 +407,7 @@ class Session:
         for attempt in range(_MAX_MINT_ATTEMPTS):
             token = strategy.mint(original, TokenContext(field, entity_class, attempt, self._ordinal))
             if not isinstance(token, str) or not token:
-                raise TypeError(f"token strategy {strategy!r} returned an empty or non-string token")
+                raise TokenError(f"token strategy {strategy!r} returned an empty or non-string token")
             if token in self._replacements or token == original:
                 continue
             if any(o in token for o in self._risky) or (len(original) >= _MIN_RISKY and original in token):
@@ -397,7 +415,7 @@ class Session:
             break
         else:
             if token in self._replacements:
-                raise ReplacementsError(f"token strategy {strategy!r} keeps returning tokens already bound")
+                raise TokenError(f"token strategy {strategy!r} keeps returning tokens already bound")
         self._bind(token, original)
         return token
 
@@ -434,7 +452,10 @@ class Session:
         if isinstance(value, str):
             kind, original = _STR, value
         else:
-            kind, original = _JSON, json.dumps(value)
+            try:
+                kind, original = _JSON, json.dumps(value)
+            except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
+                raise PayloadError([Issue((field,), "an integer too long to tokenize")], kind="data") from None
         token = self._by_original.get(original)
         if token is None:
             token = self._mint(original, field, None)

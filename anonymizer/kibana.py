@@ -36,7 +36,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from anonymizer.errors import Issue, PayloadError, PolicyError
+from anonymizer._kibana_fields import default_anonymization_fields, legacy_anonymization_fields
+from anonymizer.errors import ArgumentTypeError, Issue, PayloadError, PolicyError
 from anonymizer.policy import FieldPolicy
 from anonymizer.restore import replace_literal
 
@@ -175,14 +176,17 @@ def js_string(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, int):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
+            raise PayloadError([Issue((), "an integer too long to write as text")]) from None
     if isinstance(value, float):
         return _js_number(value)
     if isinstance(value, Mapping):
         return "[object Object]"
     if isinstance(value, list | tuple):
         return ",".join("" if item is None else js_string(item) for item in value)
-    raise TypeError(f"cannot stringify a {type(value).__name__} the JavaScript way")
+    raise ArgumentTypeError(f"cannot stringify a {type(value).__name__} the JavaScript way")
 
 
 def _js_number(value: float) -> str:
@@ -385,6 +389,8 @@ def replace_anonymized_values_with_original_values(message_content: str, replace
     >>> replace_anonymized_values_with_original_values("hi tok", {"tok": "a$$b"})
     'hi a$$b'
     """
+    if not isinstance(message_content, str):
+        raise ArgumentTypeError(f"message_content must be a string, not {type(message_content).__name__}")
     if replacements is None:
         return message_content
     return replace_literal(message_content, replacements)
@@ -401,6 +407,8 @@ def replace_original_values_with_uuid_values(message_content: str, replacements:
     >>> replace_original_values_with_uuid_values("foobar foo", {"u1": "foo", "u2": "foobar"})
     'u2 u1'
     """
+    if not isinstance(message_content, str):
+        raise ArgumentTypeError(f"message_content must be a string, not {type(message_content).__name__}")
     if not replacements:
         return message_content
     to_token: dict[str, str] = {}
@@ -510,240 +518,3 @@ def _context_csv(data: Mapping[str, Any], fields: list[dict[str, object]], sessi
         )
         anonymized[field] = values
     return get_csv_from_data(anonymized)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Default anonymization fields
-
-_T = "kibana.alert.rule.threat."
-_P = "process."
-
-# Kibana's latest DEFAULT_ALLOW, in its order
-# (x-pack/solutions/security/plugins/elastic_assistant/common/anonymization/index.ts).
-_DEFAULT_FIELDS: tuple[str, ...] = (
-    "_id",
-    "@timestamp",
-    "actions.name",
-    "actions.message",
-    "actions.status",
-    "actions.context",
-    "agent.id",
-    "cloud.account.name",
-    "cloud.availability_zone",
-    "cloud.provider",
-    "cloud.region",
-    "cloud.service.name",
-    "destination.ip",
-    "dns.question.name",
-    "dns.question.type",
-    "entity.id",
-    "entity.name",
-    "entity.sub_type",
-    "entity.type",
-    "event.category",
-    "event.dataset",
-    "event.module",
-    "event.outcome",
-    "file.Ext.original.path",
-    "file.hash.sha256",
-    "file.name",
-    "file.path",
-    "group.id",
-    "group.name",
-    "host.architecture",
-    "host.asset.criticality",
-    "host.name",
-    "host.os.name",
-    "host.os.version",
-    "host.risk.calculated_level",
-    "host.risk.calculated_score_norm",
-    "host.type",
-    "kibana.alert.original_time",
-    "kibana.alert.risk_score",
-    "kibana.alert.rule.description",
-    "kibana.alert.rule.name",
-    "kibana.alert.rule.references",
-    _T + "framework",
-    _T + "tactic.id",
-    _T + "tactic.name",
-    _T + "tactic.reference",
-    _T + "technique.id",
-    _T + "technique.name",
-    _T + "technique.reference",
-    _T + "technique.subtechnique.id",
-    _T + "technique.subtechnique.name",
-    _T + "technique.subtechnique.reference",
-    "kibana.alert.severity",
-    "kibana.alert.workflow_status",
-    "message",
-    "network.protocol",
-    _P + "args",
-    _P + "code_signature.exists",
-    _P + "code_signature.signing_id",
-    _P + "code_signature.status",
-    _P + "code_signature.subject_name",
-    _P + "code_signature.trusted",
-    _P + "command_line",
-    _P + "executable",
-    _P + "exit_code",
-    _P + "Ext.memory_region.bytes_compressed_present",
-    _P + "Ext.memory_region.malware_signature.all_names",
-    _P + "Ext.memory_region.malware_signature.primary.matches",
-    _P + "Ext.memory_region.malware_signature.primary.signature.name",
-    _P + "Ext.token.integrity_level_name",
-    _P + "hash.md5",
-    _P + "hash.sha1",
-    _P + "hash.sha256",
-    _P + "name",
-    _P + "parent.args",
-    _P + "parent.args_count",
-    _P + "parent.code_signature.exists",
-    _P + "parent.code_signature.status",
-    _P + "parent.code_signature.subject_name",
-    _P + "parent.code_signature.trusted",
-    _P + "parent.command_line",
-    _P + "parent.executable",
-    _P + "parent.name",
-    _P + "pe.original_file_name",
-    _P + "pid",
-    _P + "working_directory",
-    "Ransomware.feature",
-    "Ransomware.files.data",
-    "Ransomware.files.entropy",
-    "Ransomware.files.extension",
-    "Ransomware.files.metrics",
-    "Ransomware.files.operation",
-    "Ransomware.files.path",
-    "Ransomware.files.score",
-    "Ransomware.version",
-    "rule.name",
-    "rule.reference",
-    "source.ip",
-    "threat.framework",
-    "threat.tactic.id",
-    "threat.tactic.name",
-    "threat.tactic.reference",
-    "threat.technique.id",
-    "threat.technique.name",
-    "threat.technique.reference",
-    "threat.technique.subtechnique.id",
-    "threat.technique.subtechnique.name",
-    "threat.technique.subtechnique.reference",
-    "user.asset.criticality",
-    "user.domain",
-    "user.name",
-    "user.risk.calculated_level",
-    "user.risk.calculated_score_norm",
-    "user.target.name",
-)
-# host.ip is in Kibana's DEFAULT_ALLOW_REPLACEMENT too, but not in DEFAULT_ALLOW, so no entry is made for it.
-_DEFAULT_ANONYMIZED = frozenset({"cloud.account.name", "entity.name", "host.name", "user.name", "user.target.name"})
-
-# The 8.14 list (x-pack/plugins/elastic_assistant/common/anonymization/index.ts), in its order.
-_LEGACY_FIELDS: tuple[str, ...] = (
-    "_id",
-    "@timestamp",
-    "cloud.availability_zone",
-    "cloud.provider",
-    "cloud.region",
-    "destination.ip",
-    "dns.question.name",
-    "dns.question.type",
-    "event.action",
-    "event.category",
-    "event.dataset",
-    "event.module",
-    "event.outcome",
-    "event.type",
-    "file.Ext.original.path",
-    "file.hash.sha256",
-    "file.name",
-    "file.path",
-    "host.name",
-    "host.risk.calculated_level",
-    "host.risk.calculated_score_norm",
-    "kibana.alert.original_time",
-    "kibana.alert.last_detected",
-    "kibana.alert.risk_score",
-    "kibana.alert.rule.description",
-    "kibana.alert.rule.name",
-    "kibana.alert.rule.references",
-    _T + "framework",
-    _T + "tactic.id",
-    _T + "tactic.name",
-    _T + "tactic.reference",
-    _T + "technique.id",
-    _T + "technique.name",
-    _T + "technique.reference",
-    _T + "technique.subtechnique.id",
-    _T + "technique.subtechnique.name",
-    _T + "technique.subtechnique.reference",
-    "kibana.alert.severity",
-    "kibana.alert.workflow_status",
-    _P + "args",
-    _P + "command_line",
-    _P + "executable",
-    _P + "Ext.token.integrity_level_name",
-    _P + "entity_id",
-    _P + "exit_code",
-    _P + "hash.md5",
-    _P + "hash.sha1",
-    _P + "name",
-    _P + "hash.sha256",
-    _P + "parent.args",
-    _P + "parent.args_count",
-    _P + "parent.code_signature.exists",
-    _P + "parent.code_signature.status",
-    _P + "parent.code_signature.subject_name",
-    _P + "parent.code_signature.trusted",
-    _P + "parent.command_line",
-    _P + "parent.entity_id",
-    _P + "parent.executable",
-    _P + "pid",
-    _P + "working_directory",
-    "network.protocol",
-    "source.ip",
-    "user.domain",
-    "user.name",
-    "user.risk.calculated_level",
-    "user.risk.calculated_score_norm",
-)
-_LEGACY_ANONYMIZED = frozenset(
-    {
-        "_id",
-        "cloud.availability_zone",
-        "cloud.provider",
-        "cloud.region",
-        "destination.ip",
-        "file.Ext.original.path",
-        "file.name",
-        "file.path",
-        "host.name",
-        "source.ip",
-        "user.domain",
-        "user.name",
-    }
-)
-
-
-def _entries(fields: Sequence[str], anonymized: frozenset[str]) -> list[dict[str, object]]:
-    return [{"field": f, "allowed": True, "anonymized": f in anonymized} for f in fields]
-
-
-def default_anonymization_fields() -> list[dict[str, object]]:
-    """Kibana's latest default anonymization fields: 114 entries, all allowed, in Kibana's order.
-
-    Anonymized: ``cloud.account.name``, ``entity.name``, ``host.name``, ``user.name``, ``user.target.name``.
-    Each call returns a new list of new dicts ``{"field", "allowed", "anonymized"}``.
-    """
-    return _entries(_DEFAULT_FIELDS, _DEFAULT_ANONYMIZED)
-
-
-def legacy_anonymization_fields() -> list[dict[str, object]]:
-    """Kibana's 8.14 default anonymization fields: 66 entries, all allowed, 12 anonymized, in Kibana's order.
-
-    Anonymized: ``_id``, ``cloud.availability_zone``, ``cloud.provider``, ``cloud.region``,
-    ``destination.ip``, ``file.Ext.original.path``, ``file.name``, ``file.path``, ``host.name``,
-    ``source.ip``, ``user.domain``, ``user.name``. Each call returns a new list of new dicts.
-    """
-    return _entries(_LEGACY_FIELDS, _LEGACY_ANONYMIZED)

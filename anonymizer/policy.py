@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
 
+from ._kibana_fields import default_anonymization_fields
 from .errors import PolicyError
 
 __all__ = ["Action", "FieldPolicy", "FieldRule", "Unknown"]
@@ -77,7 +78,7 @@ class FieldPolicy:
 
     def __init__(self, rules: Iterable[FieldRule] = (), *, unknown: Unknown = "drop") -> None:
         if unknown not in _UNKNOWN_ACTIONS:
-            raise PolicyError(f"unknown must be 'drop', 'keep' or 'anonymize', not {unknown!r}")
+            raise PolicyError("unknown must be 'drop', 'keep' or 'anonymize'", path="unknown")
         kept: dict[str, FieldRule] = {}
         for rule in rules:
             kept.setdefault(rule.field, rule)  # the first entry for a field decides
@@ -101,10 +102,14 @@ class FieldPolicy:
         if isinstance(fields, Mapping):
             key = "all" if isinstance(fields.get("all"), list) else "data"
             if not isinstance(fields.get(key), list):
-                raise PolicyError("$: expected a list of anonymization fields or a _find response with 'data'")
+                raise PolicyError(
+                    "$: expected a list of anonymization fields or a _find response with 'data'", path="$"
+                )
             items, root = fields[key], f"$.{key}"
         elif isinstance(fields, str | bytes):
-            raise PolicyError("$: expected a list of anonymization fields, got a string")
+            raise PolicyError("$: expected a list of anonymization fields, got a string", path="$")
+        elif not isinstance(fields, Iterable):
+            raise PolicyError(f"$: expected a list of anonymization fields, got {type(fields).__name__}", path="$")
         else:
             items = fields
         rules = [_rule_from(entry, f"{root}[{i}]") for i, entry in enumerate(items)]
@@ -113,8 +118,6 @@ class FieldPolicy:
     @classmethod
     def kibana_default(cls, *, unknown: Unknown = "drop") -> FieldPolicy:
         """Kibana's latest default anonymization fields (114 fields, all allowed; five anonymized)."""
-        from .kibana import default_anonymization_fields
-
         return cls.from_fields(default_anonymization_fields(), unknown=unknown)
 
     @classmethod
@@ -191,11 +194,11 @@ def _rule_from(entry: Any, path: str) -> FieldRule:
 
     field = get("field")
     if not isinstance(field, str) or not field:
-        raise PolicyError(f"{path}.field: expected a non-empty string")
+        raise PolicyError(f"{path}.field: expected a non-empty string", path=f"{path}.field")
     flags = {}
     for flag in ("allowed", "anonymized"):
         value = get(flag, None)
         if value is not None and not isinstance(value, bool):
-            raise PolicyError(f"{path}.{flag}: expected a boolean")
+            raise PolicyError(f"{path}.{flag}: expected a boolean", path=f"{path}.{flag}")
         flags[flag] = bool(value)
     return FieldRule(field, flags["allowed"], flags["anonymized"])

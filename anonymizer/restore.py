@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._literal import LiteralMatcher, merge_spans
+from .errors import ArgumentTypeError
 
 __all__ = [
     "EventKind",
@@ -222,6 +223,10 @@ class Restorer:
     )
 
     def __init__(self, replacements: Mapping[str, str], *, altered: bool = True) -> None:
+        if not isinstance(replacements, Mapping):
+            raise ArgumentTypeError(
+                f"replacements must be a mapping of token -> original, not {type(replacements).__name__}"
+            )
         self._originals: dict[str, str] = {t: o for t, o in replacements.items() if t}
         self._altered = altered
         foreign: list[str] = []  # tokens of no known shape: restored exactly, never in an altered form
@@ -299,6 +304,8 @@ class Restorer:
         ``before`` is the text that precedes ``text`` (only its last character is read), so that a text
         restored piece by piece gives the same result as restoring it whole.
         """
+        if type(text) is not str and not isinstance(text, str):
+            raise ArgumentTypeError(f"restore takes a string, not {type(text).__name__}")
         if not self._originals or not text:
             return text
         parts: list[str] = []
@@ -314,6 +321,8 @@ class Restorer:
 
     def restore_with_report(self, text: str, *, before: str = "") -> Restored:
         """Like :meth:`restore`, and also report restored, altered, ambiguous and unknown tokens."""
+        if not isinstance(text, str):
+            raise ArgumentTypeError(f"restore_with_report takes a string, not {type(text).__name__}")
         events: list[TokenEvent] = []
         parts: list[str] = []
         pos = 0

@@ -59,7 +59,7 @@ from typing import Any, Final
 
 import orjson
 
-from .errors import StreamError
+from .errors import ArgumentTypeError, StreamError
 from .restore import _ALL_SHAPES_RE as _SHAPES_RE  # token-shaped strings, for the unknown-token report
 from .restore import _HEX_MAP, _MEMO_RUN, _MEMO_SIZE, _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
 
@@ -464,6 +464,13 @@ class StreamRestorer:
         return data if restored == text else _encode(restored)
 
 
+def _as_bytes(chunk: object) -> bytes:
+    """A chunk fed as a bytes-like object, as bytes; anything else (a ``str`` above all) is refused."""
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return bytes(chunk)
+    raise ArgumentTypeError(f"feed() takes bytes, not {type(chunk).__name__} (encode text as UTF-8 first)")
+
+
 # ------------------------------------------------------------------------------------------------ text
 
 
@@ -497,6 +504,8 @@ class TextStreamRestorer(StreamRestorer):
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
+        if type(chunk) is not bytes:
+            chunk = _as_bytes(chunk)
         if self._closed:
             self._check_open()
         # The usual chunk is ASCII and holds no token: it is restored as bytes (no decoding nor encoding) by
@@ -599,6 +608,8 @@ class _LineStreamRestorer(StreamRestorer):
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored lines that are now complete."""
+        if type(chunk) is not bytes:
+            chunk = _as_bytes(chunk)
         self._check_open()
         data = self._partial + chunk if self._partial else chunk
         cut = data.rfind(b"\n")

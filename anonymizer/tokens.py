@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .errors import ArgumentTypeError, ConfigError
+
 __all__ = [
     "KeyedTokens",
     "MaskTokens",
@@ -181,7 +183,7 @@ def _key_bytes(key: bytes | bytearray | str) -> bytes:
     if isinstance(key, str):
         key = key.encode("utf-8")
     if not isinstance(key, bytes | bytearray) or not key:
-        raise ValueError("a token key must be non-empty bytes (for example 32 bytes read from a key file)")
+        raise ConfigError("a token key must be non-empty bytes (for example 32 bytes read from a key file)", path="key")
     return bytes(key)
 
 
@@ -215,6 +217,8 @@ def entity_mask(value: str, class_name: str, *, key: bytes | None = None, field:
     >>> entity_mask("my-server-01", "HOST_NAME")
     'HOST_NAME_69a3ddb8f26cfd626b9de2cee13de641aa226208'
     """
+    if not isinstance(value, str) or not isinstance(class_name, str) or not isinstance(field, str | None):
+        raise ArgumentTypeError("entity_mask takes the value, the class name and the field as strings")
     if key is None:
         payload = (
             _OBJECT_HASH_PREFIX + f"{_oh_string('class_name')}:{_oh_string(class_name)},"
@@ -231,15 +235,19 @@ def entity_mask(value: str, class_name: str, *, key: bytes | None = None, field:
 def strategy_for(tokens: str | TokenStrategy, key: bytes | None = None) -> TokenStrategy:
     """The strategy named by ``tokens`` (``uuid``, ``keyed``, ``placeholder``, ``mask``), or ``tokens``."""
     if not isinstance(tokens, str):
+        if not callable(getattr(tokens, "mint", None)):
+            raise ArgumentTypeError(
+                f"tokens must be a strategy name or an object with a mint() method, not {type(tokens).__name__}"
+            )
         return tokens
     if tokens == "uuid":
         return UuidTokens()
     if tokens == "keyed":
         if key is None:
-            raise ValueError('tokens="keyed" needs key=<bytes> (for example read from a key file)')
+            raise ConfigError('tokens="keyed" needs key=<bytes> (for example read from a key file)', path="key")
         return KeyedTokens(key)
     if tokens == "placeholder":
         return PlaceholderTokens()
     if tokens == "mask":
         return MaskTokens(key)
-    raise ValueError(f"unknown token strategy {tokens!r}: use uuid, keyed, placeholder or mask")
+    raise ConfigError("unknown token strategy: use uuid, keyed, placeholder or mask", path="tokens")

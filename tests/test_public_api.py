@@ -32,6 +32,8 @@ def test_top_level_all_is_pinned() -> None:
         "Action",
         "Anonymizer",
         "AnonymizerError",
+        "ArgumentTypeError",
+        "ConfigError",
         "Detector",
         "DetectorError",
         "FieldPolicy",
@@ -45,8 +47,10 @@ def test_top_level_all_is_pinned() -> None:
         "Restored",
         "Restorer",
         "Session",
+        "StoreError",
         "StreamError",
         "TokenContext",
+        "TokenError",
         "TokenEvent",
         "TokenStrategy",
         "__version__",
@@ -68,13 +72,34 @@ def test_every_public_name_exists_and_is_documented(name: str) -> None:
 
 
 def test_error_hierarchy() -> None:
-    """Every error is an AnonymizerError; the input errors are ValueErrors too."""
+    """Every error is an AnonymizerError; the input errors are ValueErrors, argument types TypeErrors."""
     for error in (
+        anonymizer.ConfigError,
         anonymizer.PolicyError,
         anonymizer.PayloadError,
         anonymizer.ReplacementsError,
         anonymizer.StreamError,
+        anonymizer.TokenError,
     ):
         assert issubclass(error, anonymizer.AnonymizerError)
         assert issubclass(error, ValueError)
     assert issubclass(anonymizer.DetectorError, anonymizer.AnonymizerError)
+    assert issubclass(anonymizer.ArgumentTypeError, anonymizer.AnonymizerError)
+    assert issubclass(anonymizer.ArgumentTypeError, TypeError)
+    assert issubclass(anonymizer.StoreError, anonymizer.AnonymizerError)
+    assert issubclass(anonymizer.StoreError, RuntimeError)
+
+
+def test_every_error_class_is_drawn_in_the_errors_docstring_and_the_readme() -> None:
+    """The hierarchy drawn in anonymizer.errors and in the README names every AnonymizerError subclass."""
+    from pathlib import Path
+
+    from anonymizer import errors
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, errors.AnonymizerError):
+            assert f"── {name}" in (errors.__doc__ or "") or name == "AnonymizerError", name
+            assert name in section, name

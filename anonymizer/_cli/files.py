@@ -26,6 +26,8 @@ from typing import IO, Any
 
 import orjson
 
+from anonymizer._install import install_hint
+
 __all__ = [
     "AtomicOutput",
     "CliFailure",
@@ -209,7 +211,7 @@ def _aead(secret: bytes, salt: bytes) -> Any:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError:  # pragma: no cover - depends on the installation
-        raise CliFailure("encryption needs the 'cryptography' package: pip install 'anonymizer[cli]'", 2) from None
+        raise CliFailure(f"encryption needs the 'cryptography' package: {install_hint('cli')}", 2) from None
     return AESGCM(_aes_key(secret, salt))
 
 

@@ -58,6 +58,11 @@ def loads(raw: bytes | str) -> Any:
             raise exc from None
 
 
+def _unreadable(line: int, message: str) -> PayloadError:
+    """Why the input cannot be read on from ``line`` (``.line``; the message never quotes the input)."""
+    return PayloadError([Issue((), message)], kind="input", line=line)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -105,7 +110,7 @@ class JsonValues:
 
     Works on a bounded buffer with :meth:`json.JSONDecoder.raw_decode`: only the value being read is held, so
     memory does not grow with the input. Yields ``(line number, text of the value)``. A structural error raises
-    :class:`ValueError` with the line where reading stopped.
+    :class:`~anonymizer.errors.PayloadError` whose ``.line`` is where reading stopped.
     """
 
     def __init__(self, stream: IO[str], *, array: bool, chunk: int = 1 << 16) -> None:
@@ -156,15 +161,15 @@ class JsonValues:
             except json.JSONDecodeError:
                 end = -1
             except RecursionError:
-                raise ValueError(f"line {line}: value nested too deeply") from None
+                raise _unreadable(line, "value nested too deeply") from None
             # A value ending exactly at the end of the buffer may be cut (a number): read on to be sure.
             if (end < 0 or end == len(self._buf)) and self._fill(want):
                 want *= 2
                 if len(self._buf) > MAX_RECORD_CHARS:
-                    raise ValueError(f"line {line}: a record is larger than {MAX_RECORD_CHARS} characters")
+                    raise _unreadable(line, f"a record is larger than {MAX_RECORD_CHARS} characters")
                 continue
             if end < 0:
-                raise ValueError(f"line {line}: invalid JSON")
+                raise _unreadable(line, "invalid JSON")
             text = self._buf[self._pos : end]
             self._advance(end)
             return line, text
@@ -175,7 +180,7 @@ class JsonValues:
                 yield self._value()
             return
         if self._peek() != "[":
-            raise ValueError(f"line {self._line}: expected a JSON array")
+            raise _unreadable(self._line, "expected a JSON array")
         self._advance(self._pos + 1)
         first = True
         while True:
@@ -185,16 +190,16 @@ class JsonValues:
                 break
             if not first:
                 if ch != ",":
-                    raise ValueError(f"line {self._line}: expected ',' or ']' in the array")
+                    raise _unreadable(self._line, "expected ',' or ']' in the array")
                 self._advance(self._pos + 1)
                 if not self._peek():
-                    raise ValueError(f"line {self._line}: the array is not closed")
+                    raise _unreadable(self._line, "the array is not closed")
             elif not ch:
-                raise ValueError(f"line {self._line}: the array is not closed")
+                raise _unreadable(self._line, "the array is not closed")
             first = False
             yield self._value()
         if self._peek():
-            raise ValueError(f"line {self._line}: unexpected data after the array")
+            raise _unreadable(self._line, "unexpected data after the array")
 
 
 class RecordWriter:

@@ -198,7 +198,7 @@ class PresidioDetector:
         speedups: bool = True,
     ) -> None:
         if batch_size < 1:
-            raise DetectorError(f"batch_size: expected a positive integer, got {batch_size}")
+            raise DetectorError(f"batch_size: expected a positive integer, got {batch_size}", path="batch_size")
         self.analyzer = analyzer
         self.language = language
         self.entities: list[str] = list(entities or analyzer.get_supported_entities(language))
@@ -360,7 +360,7 @@ def presidio(
     dropped = set(disable)
     unknown = dropped - {_name_of(r) for r in chosen}
     if unknown:
-        raise DetectorError(f"disable: no recognizer named {sorted(unknown)!r}")
+        raise DetectorError(f"disable: no recognizer named {sorted(unknown)!r}", path="disable")
     chosen = [r for r in chosen if _name_of(r) not in dropped and set(r.supported_entities) & set(wanted)]
     registry = RecognizerRegistry(recognizers=chosen, supported_languages=[language])
     analyzer = AnalyzerEngine(

@@ -102,7 +102,9 @@ class KibanaRulesDetector:
                         out.append(Finding(m.start(), m.end(), rule.entity_class, 1.0, rule.index))
             except TimeoutError:
                 raise DetectorError(
-                    f"rules[{rule.index}].pattern: RegExp rule timed out after {self.regex_timeout} s"
+                    f"rules[{rule.index}].pattern: RegExp rule timed out after {self.regex_timeout} s",
+                    rule=rule.index,
+                    path=f"rules[{rule.index}].pattern",
                 ) from None
         return out
 
@@ -212,14 +214,17 @@ def regex_size(pattern: str) -> int:
     return sum(sum(level) for level in stack)
 
 
-def _check_size(pattern: str, where: str) -> None:
+def _check_size(pattern: str, i: int) -> None:
+    where = f"rules[{i}].pattern"
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise DetectorError(f"{where}: RegExp rule is longer than {MAX_PATTERN_LENGTH} characters")
+        raise DetectorError(f"{where}: RegExp rule is longer than {MAX_PATTERN_LENGTH} characters", rule=i, path=where)
     size = regex_size(pattern)
     if size > MAX_PATTERN_SIZE:
         raise DetectorError(
             f"{where}: RegExp rule would compile to about {size} nodes (limit {MAX_PATTERN_SIZE}); "
-            "counted repeats multiply, e.g. (a{100}){100} is 10,000"
+            "counted repeats multiply, e.g. (a{100}){100} is 10,000",
+            rule=i,
+            path=where,
         )
 
 
@@ -240,7 +245,7 @@ def _field(rule: Mapping[str, Any], i: int, key: str, kind: type, *, required: b
         return None
     if not isinstance(value, kind) or (kind is str and not value):
         expected = "a non-empty string" if kind is str else f"a {kind.__name__}"
-        raise DetectorError(f"rules[{i}].{key}: expected {expected}")
+        raise DetectorError(f"rules[{i}].{key}: expected {expected}", rule=i, path=f"rules[{i}].{key}")
     return value
 
 
@@ -273,37 +278,47 @@ def from_kibana_rules(
     pipelines: dict[str, Language] = {}
     for i, rule in enumerate(_rule_list(settings)):
         if not isinstance(rule, Mapping):
-            raise DetectorError(f"rules[{i}]: expected an object")
+            raise DetectorError(f"rules[{i}]: expected an object", rule=i, path=f"rules[{i}]")
         kind = rule.get("type")
         if kind not in ("RegExp", "NER"):
-            raise DetectorError(f"rules[{i}].type: expected 'RegExp' or 'NER'")
+            raise DetectorError(f"rules[{i}].type: expected 'RegExp' or 'NER'", rule=i, path=f"rules[{i}].type")
         enabled = rule.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise DetectorError(f"rules[{i}].enabled: expected a boolean")
+            raise DetectorError(f"rules[{i}].enabled: expected a boolean", rule=i, path=f"rules[{i}].enabled")
         if not enabled:
             continue
         if kind == "RegExp":
             pattern = _field(rule, i, "pattern", str)
             entity_class = _field(rule, i, "entityClass", str)
-            _check_size(pattern, f"rules[{i}].pattern")
+            _check_size(pattern, i)
             try:
                 compiled = regex.compile(pattern)
             except (regex.error, ValueError, OverflowError) as err:
                 msg = getattr(err, "msg", None) or type(err).__name__
-                raise DetectorError(f"rules[{i}].pattern: invalid regular expression ({msg})") from None
+                raise DetectorError(
+                    f"rules[{i}].pattern: invalid regular expression ({msg})", rule=i, path=f"rules[{i}].pattern"
+                ) from None
             regex_rules.append(_RegexRule(i, entity_class, compiled))
             continue
         model_id = _field(rule, i, "modelId", str, required=False)
         allowed = _field(rule, i, "allowedEntityClasses", list, required=False)
         if allowed is not None and not set(allowed) <= _KIBANA_CLASSES:
-            raise DetectorError(f"rules[{i}].allowedEntityClasses: expected a subset of PER, ORG, LOC, MISC")
+            raise DetectorError(
+                f"rules[{i}].allowedEntityClasses: expected a subset of PER, ORG, LOC, MISC",
+                rule=i,
+                path=f"rules[{i}].allowedEntityClasses",
+            )
         name = (
             default_pipeline_name(f"rules[{i}].modelId") if model_id in (None, KIBANA_DEFAULT_NER_MODEL) else model_id
         )
         if name not in pipelines:
             nlp = load_pipeline(name, where=f"rules[{i}].modelId")
             if "ner" not in nlp.pipe_names:
-                raise DetectorError(f"rules[{i}].modelId: spaCy pipeline {name!r} has no 'ner' component")
+                raise DetectorError(
+                    f"rules[{i}].modelId: spaCy pipeline {name!r} has no 'ner' component",
+                    rule=i,
+                    path=f"rules[{i}].modelId",
+                )
             pipelines[name] = nlp
         ner_rules.append(_NerRule(i, name, frozenset(allowed) if allowed is not None else _KIBANA_CLASSES))
     return KibanaRulesDetector(regex_rules, ner_rules, pipelines, regex_timeout=regex_timeout, batch_size=batch_size)

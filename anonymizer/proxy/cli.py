@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from anonymizer._install import install_hint
+
 __all__ = ["add_serve_parser", "run_serve"]
 
 _TOKENS = ("uuid", "keyed", "placeholder", "mask")
@@ -117,7 +119,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
         from anonymizer.proxy import configure_logging, create_app, store_from_url
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        print(f"anonymizer serve: needs the proxy extra (pip install 'anonymizer[proxy]'): {exc}", file=sys.stderr)
+        print(f"anonymizer serve: needs the proxy extra ({install_hint('proxy')}): {exc}", file=sys.stderr)
         return _EXIT_USAGE
     try:
         engine = _engine(args)

@@ -21,7 +21,8 @@ token, never the original: :func:`assert_roundtrip`, :func:`assert_no_leak`, :fu
 ...     assert_no_leak(hidden, session.replacements)
 >>> test_my_engine()
 
-Importable without pytest; Hypothesis is needed (``pip install anonymizer[test]``). See ``docs/testing.md``.
+Importable without pytest; Hypothesis is needed (the ``test`` extra of this project's distribution,
+``elastic-ai-anonymizer``). See ``docs/testing.md``.
 """
 
 from __future__ import annotations

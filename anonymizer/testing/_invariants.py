@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from anonymizer.engine import DEFAULT_MIN_LENGTH
-from anonymizer.errors import Issue
+from anonymizer.errors import ConfigError, Issue
 from anonymizer.payloads import Kind, anonymize_payload, deanonymize_payload, to_wire
 from anonymizer.payloads._validation import zod_type
 from anonymizer.restore import Restorer
@@ -637,7 +637,7 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
     characters, got 11; ..., in or next to the original of token <USER_NAME_1>``.
     """
     if b"".join(chunks) != body:
-        raise ValueError("the chunks do not concatenate to the body")
+        raise ConfigError("the chunks do not concatenate to the body")
     restorer = Restorer(session.replacements)
     stream = session.stream(fmt)
     out = b"".join([*(stream.feed(chunk) for chunk in chunks), stream.close()])
@@ -654,7 +654,7 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
         return out
     parser = _PARSERS.get(fmt)
     if parser is None:
-        raise ValueError(f"unknown stream format {fmt!r}")
+        raise ConfigError(f"unknown stream format {fmt!r}")
     _check_lines_parse(fmt, body, out)
     expected = parser(body, restorer.restore, "input")
     actual = parser(out, None, "output")

@@ -21,6 +21,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from anonymizer.errors import ConfigError
 from anonymizer.testing._ecs import NAMEABLE_FIELDS, WORD, ecs_data, filler_text, original_values
 
 __all__ = [
@@ -256,7 +257,7 @@ def conversations(
     required property (:func:`break_payload`).
     """
     if kind not in _CONVERSATION_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(_CONVERSATION_KINDS)}")
+        raise ConfigError(f"kind must be one of {', '.join(_CONVERSATION_KINDS)}")
     pool = _pool(draw, originals, 4)
     tokens = draw(st.lists(_token(), min_size=len(pool), max_size=len(pool), unique=True))
     conv: dict[str, Any] = {}
@@ -340,7 +341,7 @@ def payloads(
     """
     chosen = [str(k) for k in kinds] if kinds is not None else list(_KINDS)
     if not chosen or any(k not in _KINDS for k in chosen):
-        raise ValueError(f"kinds must be among {', '.join(_KINDS)}")
+        raise ConfigError(f"kinds must be among {', '.join(_KINDS)}")
     return st.one_of(*(_tagged(_generator(k, originals), k) for k in chosen))
 
 
@@ -380,10 +381,10 @@ def break_payload(draw: st.DrawFn, payload: dict[str, Any], kind: str) -> dict[s
     ``kind`` is any kind but ``security.chat_complete.response``.
     """
     if kind not in _REQUIRED:
-        raise ValueError(f"kind must be one of {', '.join(_REQUIRED)}")
+        raise ConfigError(f"kind must be one of {', '.join(_REQUIRED)}")
     candidates = [p for p in _REQUIRED[kind] if _get(payload, p) is not _MISSING]
     if not candidates:
-        raise ValueError(f"the payload has none of the required properties of {kind} left to break")
+        raise ConfigError(f"the payload has none of the required properties of {kind} left to break")
     path = draw(st.sampled_from(candidates))
     broken: dict[str, Any] = json.loads(json.dumps(payload))
     parent = _get(broken, path[:-1])

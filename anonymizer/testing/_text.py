@@ -22,6 +22,8 @@ from typing import Any
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from anonymizer.errors import ConfigError
+
 __all__ = ["chunkings", "llm_outputs", "llm_outputs_with_expected", "stream_bodies"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -348,4 +350,4 @@ def stream_bodies(draw: st.DrawFn, text: str, *, fmt: str, max_parts: int = 6) -
             }
             out += b"data: " + _line(event)[:-1] + b"\n\n"
         return out + b"data: [DONE]\n\n"
-    raise ValueError(f"unknown stream format {fmt!r}")
+    raise ConfigError(f"unknown stream format {fmt!r}")
