@@ -70,6 +70,7 @@ __all__ = [
     "SecurityNdjsonRestorer",
     "StreamRestorer",
     "TextStreamRestorer",
+    "error_event",
     "restore_aiter",
     "restore_iter",
     "restorer_for",
@@ -182,6 +183,7 @@ class _Hold:
 
     def __init__(self, restorer: Restorer, events: list[RawEvent] | None) -> None:
         self._restorer = restorer
+        restorer._compile()
         # Restorer.restore_prefix() with token events, and what its first test needs, bound once
         self._prefix = restorer._prefix
         self._run_map = restorer._run_map
@@ -492,7 +494,7 @@ class TextStreamRestorer(StreamRestorer):
         super().__init__(restorer, report=report)
         self._text = self._hold("text")
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
-        # what the first test of Restorer.restore_prefix() needs, bound once
+        # what the first test of Restorer.restore_prefix() needs, bound once (compiled by _hold() above)
         self._run_map = restorer._run_map
         # the fast path's test: a run this long may be a token ("" when the hold-back is always 0: every piece
         # takes the general path then, as "" is in every string)
@@ -993,6 +995,23 @@ def restorer_for(restorer: Restorer, fmt: str, *, report: bool = True) -> Stream
     if cls is None:
         raise StreamError(f"unknown stream format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return cls(restorer, report=report)
+
+
+def error_event(fmt: str, flushed: bytes, message: str) -> bytes:
+    """What a stream of ``fmt`` says when it fails mid-way, in Kibana's own words, to append after ``flushed``
+    (the last bytes sent): ``chatCompletionError`` for observability NDJSON, an ``error`` event then ``[DONE]``
+    for OpenAI SSE, nothing for the formats that have no error event (security NDJSON, text).
+
+    >>> error_event("observability.ndjson", b"", "cut")
+    b'{"error":{"message":"cut","code":"internalError"},"type":"chatCompletionError"}\\n'
+    """
+    sep = b"" if not flushed or flushed.endswith(b"\n") else b"\n"
+    if fmt == "observability.ndjson":
+        event = {"error": {"message": message, "code": "internalError"}, "type": "chatCompletionError"}
+        return sep + orjson.dumps(event) + b"\n"
+    if fmt == "openai.sse":
+        return sep + b"\ndata: " + orjson.dumps({"error": {"message": message}}) + b"\n\ndata: [DONE]\n\n"
+    return b""
 
 
 def restore_iter(stream: StreamRestorer, chunks: Iterable[bytes]) -> Iterator[bytes]:
