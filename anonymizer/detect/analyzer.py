@@ -274,7 +274,7 @@ class PresidioDetector:
         """The findings in ``text``.
 
         >>> presidio(model=None).detect("mail jdoe@acme.com")
-        [Finding(start=5, end=18, entity_class='EMAIL_ADDRESS', score=1.0, rule=0)]
+        [Finding(start=5, end=18, entity_class='EMAIL_ADDRESS', score=1.0, rule=9)]
         """
         if not text:
             return []
@@ -284,7 +284,7 @@ class PresidioDetector:
         """The findings of each text, as ``[detect(t) for t in texts]``; each distinct text is analysed once.
 
         >>> presidio(model=None).detect_many(["10.0.0.1", "", "10.0.0.1"])[2]
-        [Finding(start=0, end=8, entity_class='IP_ADDRESS', score=0.6, rule=3)]
+        [Finding(start=0, end=8, entity_class='IP_ADDRESS', score=0.6, rule=13)]
         """
         found: dict[str, list[Finding]] = {"": []}
         distinct = [t for t in dict.fromkeys(texts) if t]

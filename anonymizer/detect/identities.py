@@ -122,8 +122,9 @@ _CONTEXT_USER = [
     r"netexec|evil-winrm|xfreerdp|rdesktop|sqlcmd|hydra|ftp|mount|mongo\w*|redis-cli|kinit|impacket-\w+|\w+\.py)\b"
     r"[^\n|;]*?\s(?:-u|-U|--user(?:name)?|-l|--login)[ =])[\"']?" + _USER_VALUE,
     # A user-shaped word before a logon verb: "jdoe logged on to", "after adm_tkim signed in".
-    r"(?<![\w.@\\/-])(?P<value>[A-Za-z][A-Za-z0-9._$-]{1,63}[A-Za-z0-9$])(?=\s+(?i:logged|logs? (?:on|in|into|onto)|"
-    r"signed (?:in|on)|authenticated|authenticates|connected|rdp'?d|ssh'?d)\b)",
+    # (a capitalised word there is a surname: "why David Kim logged in" is a person, left to the name finder).
+    r"(?<![\w.@\\/-])(?P<value>(?![A-Z][a-z]+\b)[A-Za-z][A-Za-z0-9._$-]{1,63}[A-Za-z0-9$])(?=\s+(?i:logged|"
+    r"logs? (?:on|in|into|onto)|signed (?:in|on)|authenticated|authenticates)\b)",
     # Service and admin accounts by their naming conventions: svc_backup, adm_tkim, sql_admin, backup_svc.
     r"(?<![\w.@\\/-])(?P<value>(?i:svc|srv|sa|adm|admin|service|sql|app|bkp|backup|test|tmp|ops|sys)_[A-Za-z0-9_.$-]*"
     r"[A-Za-z0-9$]|(?i:svc)-[a-z][a-z0-9_.-]*[a-z0-9]|[a-z][a-z0-9]*_(?i:svc|admin|adm|sa|service|bot))(?![\w@\\/-])",
