@@ -26,10 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import detect_eval  # noqa: E402
+import detect_eval
 
-from anonymizer.detect import DEFAULT_MODEL, presidio  # noqa: E402
-from anonymizer.findings import Finding  # noqa: E402
+from anonymizer.detect import DEFAULT_MODEL, presidio
+from anonymizer.findings import Finding
 
 Detect = Callable[[Sequence[str]], list[list[Finding]]]
 

@@ -210,3 +210,43 @@ def test_ordinary_rules_stay_under_the_size_limit() -> None:
     """Typical Kibana rules are far below the limit."""
     for p in [r"[\w.+-]+@[\w-]+\.[\w.]+", r"\b(?:\d{1,3}\.){3}\d{1,3}\b", r"WS-[A-Z]{2,4}-\d{3}", r"S-1-5-21(-\d+){4}"]:
         assert regex_size(p) < MAX_PATTERN_SIZE // 100
+
+
+def test_speedups_off_gives_the_same_findings() -> None:
+    """presidio(speedups=False) runs spaCy's and phonenumbers' own code and finds exactly the same."""
+    texts = [m.text for m in detect_eval.load_marked(detect_eval.SECURITY_DEV)]
+    fast, plain = presidio(), presidio(speedups=False)
+    assert plain._batch_analyzer is plain.analyzer and not plain._batch_phones
+    assert "_TableAttributeRulerMatch" not in repr(
+        vars(plain.analyzer.nlp_engine.nlp["en"].get_pipe("attribute_ruler"))
+    )
+    assert fast.detect_many(texts) == plain.detect_many(texts) == [plain.detect(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "analytic",
+        "analyzer",
+        "hosts",
+        "identities",
+        "kibana_rules",
+        "network",
+        "operator",
+        "patterns",
+        "pipeline",
+        "secrets",
+        "speedups",
+    ],
+)
+def test_detect_modules_document_their_public_names(module: str) -> None:
+    """Every module of the detect package has a docstring, and so has each name in its __all__."""
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(f"anonymizer.detect.{module}")
+    assert mod.__doc__
+    for name in getattr(mod, "__all__", []):
+        obj = getattr(mod, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), f"{module}.{name}"

@@ -33,20 +33,23 @@ _NAME = r"(?P<value>[A-Za-z0-9][A-Za-z0-9-]{0,62}(?<!-))(?![\w.-]*\w)"
 _STRONG = (
     r"(?i:\b(?:host(?:[ _.-]?name)?|computer(?:[ _-]?name)?|workstation(?:[ _-]?name)?|machine(?:[ _-]?name)?|"
     r"server|device(?:[ _-]?name)?|endpoint|node|client[ _-]?name|dvchost|shost|dhost|src_?host|dst_?host|"
-    r"host\.name|host\.hostname|agent\.name|observer\.name|laptop|desktop|vm|box|dc|domain controller|"
+    r"host\.name|host\.hostname|agent\.name|observer\.name|laptop|desktop|vm|box|dc|domain controller|rhost|lhost|"
     r"jump ?(?:host|box)|bastion)s?)"
 )
-_WEAK = (
-    r"(?i:\b(?:on|from|to|at|via|into|onto|and|against|reach(?:ed)?|hit|hits|isolate|isolated|reimage|rebuild|"
-    r"scan(?:ned)?))"
-)
+_WEAK = r"(?i:\b(?:on|from|to|at|via|into|onto|against|reach(?:ed)?|isolate|isolated|reimage|rebuild|scan(?:ned)?))"
 
 # Shapes that are analytic identifiers, versions or technical words, not hosts.
 _NOT_HOST = re.compile(
     r"(?i)^(?:cve|cwe|ghsa|capec|ms\d\d|kb\d|rfc|iso|nist|pci|sha|md[45]|aes|des|rsa|ecdsa|ed25519|tls|ssl|ssh|"
     r"http|https|utf|ucs|ascii|base\d|x86|x64|amd64|arm64|i386|win(?:dows)?\d|win32|win64|ipv[46]|smbv?\d|"
     r"ntlmv?\d|kerberos|covid|log4j|h\d|p\d|q\d|fy\d|v\d|t[as]?\d{4}|s\d|ec\d|m\d|cp\d+|rc\d|mp\d|s-1-|"
-    r"0x|\d)|(?i:^(?:top|step|phase|stage|level|tier|layer|part|page|day|week|hour|minute)-?\d+$)"
+    r"0x|\d|apt\d|fin\d|unc\d|ta\d{3}|storm-\d|dev-\d|gpt|llama|claude|gemini|mistral|phi-\d|o\d|"
+    # ticket and case ids, months (Jan-20-2024), products with a version or year (Office365, Server2019)
+    r"inc|case|ticket|req|chg|prb|ritm|jira|task|sr-|cr-|ir-|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*-\d|"
+    r"(?:office|server|windows|exchange|sql|outlook|visualstudio|vs|android|ios|macos|ubuntu|debian|rhel|centos|"
+    r"fedora|kali|java|python|php|node|dotnet|net|chrome|firefox|edge|safari|log4)[-_ ]?\d)"
+    r"|(?i:^(?:top|step|phase|stage|level|tier|layer|part|page|day|week|hour|minute)-?\d+$)"
 )
 # First parts that name a host role; NAME-123 with such a prefix is a host.
 _ROLE = (

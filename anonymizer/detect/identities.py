@@ -59,6 +59,7 @@ class WindowsSidRecognizer(ValuePatternRecognizer):
         super().__init__(
             "WINDOWS_SID",
             name="WindowsSidRecognizer",
+            prefilter=r"S-1-",
             language=language,
             patterns=[
                 Pattern("Domain SID", r"\bS-1-5-21(?:-\d{1,10}){3}(?:-\d{1,10})?\b", 0.9),
@@ -84,6 +85,7 @@ class DomainUserRecognizer(ValuePatternRecognizer):
         super().__init__(
             "USER_NAME",
             name="DomainUserRecognizer",
+            prefilter=r"\\",
             language=language,
             patterns=[
                 Pattern(
@@ -115,10 +117,15 @@ _CONTEXT_USER = [
     r"login by|signed in by|performed by|executed by|run by|owned by|created by|initiated by|"
     r"(?:logged|logs|signed|authenticated|running|ran|runs|connected|impersonat\w+|acting|logged in|logged on)"
     r" (?:in |on )?as(?: user)?|(?:running|runs|ran|executed|started|spawned) under(?: the)?(?: user| account)?|"
-    r"su -|su|sudo -u|runas /user:))\s+[\"']?" + _USER_VALUE,
+    r"su -|su|sudo -u|runas /user:))(?:\s+(?i:the\s+)?(?i:user(?:name)?|account))?\s+[\"']?" + _USER_VALUE,
+    # Windows event XML and sudo's log line: <Data Name="TargetUserName">jdoe</Data>, "sudo:   jdoe : TTY=...".
+    r"(?i:Name=[\"'](?:Target|Subject)?(?:User(?:Name)?|UserPrincipalName|AccountName)[\"']>)" + _USER_VALUE,
+    r"(?i:\bsudo(?:\[\d+\])?:)\s+" + _USER_VALUE + r"(?=\s+:\s)",
+    # Impacket targets: DOMAIN/user:password@host, DOMAIN/user@host.
+    r"(?<![\w/:.-])[A-Za-z0-9.-]+/(?P<value>[A-Za-z0-9_.$-]+)(?=(?::[^\s@/]+)?@[A-Za-z0-9.-]+)",
     r"(?i:/user:|/u:)[\"']?" + _USER_VALUE,
     # Command lines: -u / -U / --user / -l of clients that log in somewhere.
-    r"(?i:\b(?:mysql\w*|mariadb\w*|psql|pg_dump|curl|wget|sudo|ssh|plink|pscp|smbclient|rpcclient|crackmapexec|nxc|"
+    r"(?i:\b(?:mysql\w*|mariadb\w*|psql|pg_dump|curl|wget|sudo|ssh|plink|pscp|smbclient|rpcclient|crackmapexec|nxc|psexec\w*|paexec|"
     r"netexec|evil-winrm|xfreerdp|rdesktop|sqlcmd|hydra|ftp|mount|mongo\w*|redis-cli|kinit|impacket-\w+|\w+\.py)\b"
     r"[^\n|;]*?\s(?:-u|-U|--user(?:name)?|-l|--login)[ =])[\"']?" + _USER_VALUE,
     # A user-shaped word before a logon verb: "jdoe logged on to", "after adm_tkim signed in".
@@ -161,7 +168,7 @@ class UserNameRecognizer(ValuePatternRecognizer):
     def accept(self, value: str, text: str, start: int, end: int) -> bool:
         """A user-like value: not a word of prose, a built-in account or a number."""
         core = value.rsplit("\\", maxsplit=1)[-1]
-        return _is_user(core) and _is_user(value)
+        return _is_user(core) and _is_user(value) and not value.upper().startswith("S-1-")
 
 
 _PROFILE_DIRS = frozenset(
@@ -195,6 +202,7 @@ class HomePathUserRecognizer(ValuePatternRecognizer):
         super().__init__(
             "USER_NAME",
             name="HomePathUserRecognizer",
+            prefilter=r"(?i:users|documents and settings|home/)|~",
             language=language,
             trim="",
             patterns=[

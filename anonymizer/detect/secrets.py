@@ -40,6 +40,7 @@ class AwsKeyRecognizer(ValuePatternRecognizer):
         super().__init__(
             "SECRET",
             name="AwsKeyRecognizer",
+            prefilter=r"A[A-Z0-9]{3}[A-Z2-7]{16}|(?i:secret)",
             language=language,
             patterns=[
                 Pattern(
@@ -65,6 +66,7 @@ class JwtRecognizer(ValuePatternRecognizer):
         super().__init__(
             "SECRET",
             name="JwtRecognizer",
+            prefilter=r"eyJ",
             language=language,
             trim="",
             patterns=[
@@ -107,12 +109,24 @@ _TOKEN_PATTERNS = [
     ("Azure SAS signature", r"[?&;\s](?:sig|sv=[^&\s]*&sig)=(?P<value>[A-Za-z0-9%+/]{20,}={0,2})"),
     ("Azure connection string", r"\bDefaultEndpointsProtocol=[^\s\"']+"),
     (
+        "Key in prose",
+        r"(?i:\b(?:api[ _-]?key|access[ _-]?key|secret[ _-]?key|token|secret|client secret)\s+(?:is|was|=|:))\s*[\"'`]?"
+        r"(?P<value>(?=[A-Za-z0-9_\-+/=.~]*\d)(?=[A-Za-z0-9_\-+/=.~]*[A-Za-z])[A-Za-z0-9_\-+/=.~]{12,})",
+    ),
+    (
         "Generic assignment",
         r"(?i:api[_-]?key|apikey|api[_-]?secret|access[_-]?token|auth[_-]?token|client[_-]?secret"
         r"|secret[_-]?key|private[_-]?token|x-api-key|app[_-]?secret|refresh[_-]?token|session[_-]?token|token|secret)"
         r"[\"']?\s*(?:[:=]|=>)\s*[\"']?(?P<value>[A-Za-z0-9_\-+/=.~%]{12,})",
     ),
 ]
+
+
+_TOKEN_PREFILTER = (
+    r"(?i:key|token|secret|sig=|signature|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|GR1348941|xox|xapp-|hooks\.slack|"
+    r"[srp]k_|whsec_|AIza|ya29\.|GOCSPX|sk-|npm_|pypi-|hf_|SG\.|shp|do[opr]_v1|ATATT3|dapi|sq0|EAAA|"
+    r"DefaultEndpointsProtocol|SK[0-9a-f]{32})"
+)
 
 
 class ApiTokenRecognizer(ValuePatternRecognizer):
@@ -123,6 +137,7 @@ class ApiTokenRecognizer(ValuePatternRecognizer):
         super().__init__(
             "SECRET",
             name="ApiTokenRecognizer",
+            prefilter=_TOKEN_PREFILTER,
             language=language,
             trim=".,;:)]}>'\"`",
             patterns=[Pattern(name, pattern, 0.85) for name, pattern in _TOKEN_PATTERNS],
@@ -140,6 +155,7 @@ class CredentialRecognizer(ValuePatternRecognizer):
         super().__init__(
             "SECRET",
             name="CredentialRecognizer",
+            prefilter=r"(?i:auth|api-key|cookie|bearer|basic)|://[^\s/]*@",
             language=language,
             trim=".,;)]}>'\"`",
             patterns=[
@@ -182,6 +198,7 @@ class PrivateKeyRecognizer(ValuePatternRecognizer):
         super().__init__(
             "SECRET",
             name="PrivateKeyRecognizer",
+            prefilter=r"PRIVATE KEY|MII|b3BlbnNzaC1rZXktdjE|PuTTY",
             language=language,
             trim="",
             patterns=[
@@ -208,6 +225,12 @@ _NOT_PASSWORDS = word_set(
 )
 
 
+_PASSWORD_PREFILTER = (
+    r"(?i:pass|pwd|pw\b|kennwort|mot de passe|contrase|senha|mysql|mariadb|secret|cred|u/p|net\s+use|net\s+user)"
+    r"|\s-[pPuU]|--user|\s/p[:= ]|/[\w.$-]+:[^\s@/]+@"
+)
+
+
 class PasswordRecognizer(ValuePatternRecognizer):
     """Passwords after their name (``password=...``, ``pwd: ...``, ``"password": "..."``, ``password is ...``)
     and in command lines (``-p...`` of MySQL clients, ``sshpass -p``, ``--password``, ``net use ... /user:X pw``).
@@ -220,6 +243,7 @@ class PasswordRecognizer(ValuePatternRecognizer):
         super().__init__(
             "PASSWORD",
             name="PasswordRecognizer",
+            prefilter=_PASSWORD_PREFILTER,
             language=language,
             trim=".,;:)]}>'\"`",
             patterns=[
@@ -230,7 +254,7 @@ class PasswordRecognizer(ValuePatternRecognizer):
                 ),
                 Pattern(
                     "Assigned password",
-                    r"(?<![\w-])(?:[\w.-]*[_.-])?"
+                    r"(?<![\w-])(?:[\w.-]*[_.-]|[A-Z]{2,})?"
                     + name
                     + r"[\"']?\s*(?:[:=]|=>|:=)\s*[\"']?(?P<value>[^\s\"',;]{1,128})",
                     0.85,
@@ -257,6 +281,24 @@ class PasswordRecognizer(ValuePatternRecognizer):
                 Pattern(
                     "user:password option", r"(?:\s|^)(?:-u|--user|-U)\s*[\"']?[^\s:\"']+:(?P<value>[^\s\"']+)", 0.9
                 ),
+                Pattern(
+                    "Command line -p",
+                    r"(?i:\b(?:psexec\w*|paexec|crackmapexec|nxc|netexec|smbclient|rpcclient|evil-winrm|hydra|sqlcmd|"
+                    r"medusa|plink|pscp|winrs|wmic|schtasks|runas|mstsc|openssl|7z|zip|unzip|rar)\b)[^\n|;]*?\s-[pP]\s*"
+                    r"[\"']?(?P<value>[^\s\"']+)",
+                    0.85,
+                ),
+                Pattern(
+                    "Impacket target",
+                    r"(?<![\w/:.-])[A-Za-z0-9.-]+/[A-Za-z0-9_.$-]+:(?P<value>[^\s@/]{2,})@[A-Za-z0-9.-]+",
+                    0.85,
+                ),
+                Pattern(
+                    "Credentials pair",
+                    r"(?i:\b(?:creds?|credentials?|user(?:name)?[ /]password|u/p))\s*[:=]?\s*"
+                    r"[A-Za-z0-9_.\\@-]+\s*[/:]\s*(?P<value>[^\s\"']{3,})",
+                    0.8,
+                ),
                 Pattern("sshpass -p", r"\bsshpass\s+-p\s*[\"']?(?P<value>[^\s\"']+)", 0.9),
                 Pattern("net user password", r"(?i:\bnet\s+user\s+)\S+\s+(?P<value>[^\s/*][^\s]*)", 0.9),
                 Pattern("net use password", r"(?i:\bnet\s+use\b)[^\n]*?/user:\S+\s+(?P<value>[^\s/][^\s]*)", 0.9),
@@ -266,8 +308,8 @@ class PasswordRecognizer(ValuePatternRecognizer):
 
     def accept(self, value: str, text: str, start: int, end: int) -> bool:
         """Not a placeholder nor a word of prose; a bare ``password X`` needs a digit or symbol in ``X``."""
-        if _is_placeholder(value) or value.lower() in _NOT_PASSWORDS:
-            return False
+        if _is_placeholder(value) or value.lower() in _NOT_PASSWORDS or re.match(r"(?:/|~/|[A-Za-z]:\\)", value):
+            return False  # PWD=/home/x in sudo logs is a directory
         between = text[max(0, start - 16) : start]
         bare = not re.search(r"[:=\"']|\b(?:is|was|to|of)\s*$", between, re.IGNORECASE)
         if bare:

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 
+__all__ = ["batch_analyzer", "speed_up_pipeline"]
+
+
 def batch_analyzer(
     analyzer: AnalyzerEngine, *, fresh: Callable[[EntityRecognizer], bool]
 ) -> tuple[AnalyzerEngine, list[_BatchPhoneRecognizer]]:
