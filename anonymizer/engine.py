@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._freetext import FreeTextFinder, Span
 from ._literal import merge_spans
+from ._mint import Minter
 from .errors import (
     ArgumentTypeError,
     ConfigError,
@@ -20,12 +21,11 @@ from .errors import (
     Issue,
     PayloadError,
     ReplacementsError,
-    TokenError,
 )
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped
-from .tokens import TokenContext, TokenStrategy, strategy_for
+from .tokens import TokenStrategy, strategy_for
 
 if TYPE_CHECKING:
     from .stream import StreamRestorer
@@ -37,14 +37,10 @@ __all__ = ["DEFAULT_MIN_LENGTH", "MAX_DEPTH", "Anonymizer", "Session"]
 DEFAULT_MIN_LENGTH = 3
 #: Deepest nesting of ``data`` accepted; deeper input raises ``PayloadError`` instead of exhausting the stack.
 MAX_DEPTH = 200
-_MAX_MINT_ATTEMPTS = 32
 _REWRITE_CACHE_SIZE = 4096  # passed-through texts remembered per session
 _REWRITE_CACHE_TEXT = 16384  # longest text remembered (characters)
 _PLAN_CACHE_SIZE = 64  # distinct fields_to_anonymize sets remembered
 _PLAN_WIDTH = 1024  # keys remembered per object position
-#: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
-#: UUIDv4 contains "-4"); they are also too short to be searched for in free text.
-_MIN_RISKY = 3
 
 _STR = 1  # a token stands for a string value
 _JSON = 2  # a token stands for a number, boolean or null (its original is the JSON text)
@@ -55,9 +51,10 @@ class Anonymizer:
 
     >>> engine = Anonymizer(tokens="placeholder")
     >>> session = engine.session()
-    >>> session.anonymize_data({"user.name": "jdoe", "host.os.name": "macOS"})
-    {'user.name': '<USER_NAME_1>', 'host.os.name': 'macOS'}
-    >>> session.deanonymize("Ask <USER_NAME_1> to reboot.")
+    >>> safe = session.anonymize_data({"user.name": "jdoe", "host.os.name": "macOS"})
+    >>> safe  # doctest: +ELLIPSIS
+    {'user.name': '<USER_NAME_1_...>', 'host.os.name': 'macOS'}
+    >>> session.deanonymize(f"Ask {safe['user.name']} to reboot.")
     'Ask jdoe to reboot.'
 
     One engine serves any number of sessions and threads; each conversation gets its own :class:`Session`.
@@ -154,16 +151,15 @@ class Session:
 
     __slots__ = (
         "_by_original",
-        "_counters",
         "_engine",
         "_finder",
         "_kinds",
         "_lock",
+        "_minter",
         "_more",
         "_replacements",
         "_restorer",
         "_rewritten",
-        "_risky",
         "_variants",
     )
 
@@ -174,8 +170,7 @@ class Session:
         self._kinds: dict[str, int] = {}  # token -> _STR / _JSON, for tokens used as whole field values
         self._variants: dict[tuple[int, str], str] = {}  # (kind, original) -> token when both kinds occur
         self._more: dict[str, list[str]] = {}  # original -> its other tokens, when a map binds it more than once
-        self._counters: dict[str, int] = {}  # placeholder label -> last number used
-        self._risky: list[str] = []  # originals made only of characters a token can contain
+        self._minter = Minter(engine._strategy)  # placeholder numbers, the conversation tag, originals to avoid
         self._lock = threading.RLock()
         self._restorer: Restorer | None = None
         self._finder: FreeTextFinder | None = None
@@ -294,6 +289,9 @@ class Session:
                 raise ArgumentTypeError(f"texts[{i}] is a {type(t).__name__}, not a string", path=f"texts[{i}]")
         found = self._detect(texts)
         with self._lock:
+            for text, findings in zip(texts, found, strict=True):  # no new token may contain any of them
+                for f in findings:
+                    self._minter.expect(text[f.start : f.end])
             extra: list[list[Span]] = []
             for text, findings in zip(texts, found, strict=True):
                 spans: list[Span] = []
@@ -385,37 +383,14 @@ class Session:
         first = self._by_original.setdefault(original, token)
         if first != token:
             self._more.setdefault(original, []).append(token)
-        alphabet = self._engine._strategy.alphabet
-        if alphabet is not None and len(original) >= _MIN_RISKY and alphabet.issuperset(original):
-            self._risky.append(original)
-        label, _, number = token[1:-1].rpartition("_") if token.startswith("<") else ("", "", "")
-        if label and number.isdigit() and token.endswith(">"):
-            self._counters[label] = max(self._counters.get(label, 0), int(number))
+        self._minter.bound(token, original)
         self._restorer = None
         self._finder = None
         if self._rewritten:
             self._rewritten = {}
 
-    def _ordinal(self, label: str) -> int:
-        number = self._counters.get(label, 0) + 1
-        self._counters[label] = number
-        return number
-
     def _mint(self, original: str, field: str | None, entity_class: str | None) -> str:
-        strategy = self._engine._strategy
-        token = ""
-        for attempt in range(_MAX_MINT_ATTEMPTS):
-            token = strategy.mint(original, TokenContext(field, entity_class, attempt, self._ordinal))
-            if not isinstance(token, str) or not token:
-                raise TokenError(f"token strategy {strategy!r} returned an empty or non-string token")
-            if token in self._replacements or token == original:
-                continue
-            if any(o in token for o in self._risky) or (len(original) >= _MIN_RISKY and original in token):
-                continue  # a token never contains an original of the conversation
-            break
-        else:
-            if token in self._replacements:
-                raise TokenError(f"token strategy {strategy!r} keeps returning tokens already bound")
+        token = self._minter.mint(original, field, entity_class, self._replacements)
         self._bind(token, original)
         return token
 
@@ -434,16 +409,9 @@ class Session:
         if not rest:
             return
         pending = rest
-        alphabet = self._engine._strategy.alphabet
-        if alphabet is not None:  # so that no new token contains an original of this same call
-            for _, _, value, _ in pending:
-                if (
-                    isinstance(value, str)
-                    and len(value) >= _MIN_RISKY
-                    and value not in self._by_original
-                    and alphabet.issuperset(value)
-                ):
-                    self._risky.append(value)
+        expect = self._minter.expect
+        for _, _, value, field in pending:  # no new token may contain an original of this same call
+            expect(value if isinstance(value, str) else _json_text(value, field))
         for container, key, value, field in pending:
             container[key] = self._value_token(value, field)
 
@@ -452,10 +420,7 @@ class Session:
         if isinstance(value, str):
             kind, original = _STR, value
         else:
-            try:
-                kind, original = _JSON, json.dumps(value)
-            except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
-                raise PayloadError([Issue((field,), "an integer too long to tokenize")], kind="data") from None
+            kind, original = _JSON, _json_text(value, field)
         token = self._by_original.get(original)
         if token is None:
             token = self._mint(original, field, None)
@@ -704,6 +669,14 @@ def _entry(token: str, index: int) -> str:
     if token_shaped(token):
         return f"replacements[{token!r}]"
     return f"replacements entry #{index}"
+
+
+def _json_text(value: Any, field: str) -> str:
+    """The original of a number, boolean or null field value: its JSON text."""
+    try:
+        return json.dumps(value)
+    except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
+        raise PayloadError([Issue((field,), "an integer too long to tokenize")], kind="data") from None
 
 
 def _check_scalar(value: Any, field: str) -> None:

@@ -6,15 +6,23 @@ strategy        token                                      use it when
 ``uuid``        ``9f0c3c1e-5a0b-4c3e-9d7a-0e6b1f2a3b4c``   Kibana compatibility (its default); random
 ``keyed``       a UUIDv8 from HMAC-SHA256(key, value)      the same person must get the same token in
                                                            every file, process and run (no shared table)
-``placeholder`` ``<USER_NAME_1>``                          the model should see what kind of value it is;
-                                                           short tokens a model keeps intact
+``placeholder`` ``<USER_NAME_1_K7Q2X5>``                   the model should see what kind of value it is;
+                                                           short tokens a model keeps intact (the last
+                                                           part is the conversation's tag)
 ``mask``        ``HOST_NAME_<hex>``                        Kibana observability format (8.19/9.1 unkeyed
                                                            SHA-1 object hash; keyed: 32-hex HMAC)
 =============== ========================================== ==============================================
 
 A strategy is any object with a ``mint(original, context) -> str`` method (see :class:`TokenStrategy`). The
 session calls it only for an original it has no token for yet, and calls it again with ``context.attempt``
-increased when the token it got is unusable (already bound to another original, or containing an original).
+increased when the token it got is unusable (already bound to another original, or containing an original);
+a strategy may also test candidates itself with ``context.usable(token)``.
+
+Injection safety: a token of another conversation never restores to this conversation's original. Random
+``uuid`` tokens differ between conversations; ``placeholder`` tokens carry a random tag of their conversation
+(``<USER_NAME_1_K7Q2X5>``: ``K7Q2X5`` is the tag, kept when a session is resumed from its stored map), so
+another conversation's ``<USER_NAME_1_...>`` is another token. ``keyed`` and ``mask`` tokens are a function of
+the value: two conversations share a token only for the same value, which restores to that same value.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +39,10 @@ from typing import Protocol, runtime_checkable
 from .errors import ArgumentTypeError, ConfigError
 
 __all__ = [
+    "MASK_PATTERN",
+    "PLACEHOLDER_PATTERN",
+    "TAG_PATTERN",
+    "UUID_PATTERN",
     "KeyedTokens",
     "MaskTokens",
     "PlaceholderTokens",
@@ -38,8 +51,46 @@ __all__ = [
     "UuidTokens",
     "entity_mask",
     "label_for",
+    "new_tag",
+    "placeholder_parts",
     "strategy_for",
 ]
+
+# A conversation tag: three letters and three digits, alternating (``K7Q2X5``). Letters are upper case without
+# I, L, O and U, so that a tag survives a change of case and is not misread; alternating, a tag seldom holds an
+# original (a number, a word). 22**3 * 10**3: about one chance in ten million that two conversations share one.
+_TAG_LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"
+_TAG_DIGITS = "0123456789"
+#: A conversation tag, as regular-expression source.
+TAG_PATTERN = r"(?:[A-HJKMNP-TV-Z][0-9]){3}"
+
+# Token shapes, as regular-expression source without anchors: what the built-in strategies mint, and what the
+# restorer reports as an unknown token when it is not in the map.
+#: A UUID (``uuid`` and ``keyed`` tokens), either case.
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+#: A placeholder ``<LABEL_N_TAG>``, or ``<LABEL_N>`` as minted before conversation tags (still restored).
+PLACEHOLDER_PATTERN = rf"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+(?:_{TAG_PATTERN})?>"
+#: An observability mask ``CLASS_<hex>``: 40 hex digits (unkeyed SHA-1) or 32 (keyed HMAC).
+MASK_PATTERN = r"[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})"
+
+_PLACEHOLDER_PARTS = re.compile(rf"<([A-Z][A-Z0-9_]*?)_([0-9]+)(?:_({TAG_PATTERN}))?>\Z")
+
+
+def new_tag() -> str:
+    """A fresh random conversation tag (matching ``TAG_PATTERN``), e.g. ``K7Q2X5``."""
+    return "".join(secrets.choice(_TAG_LETTERS) + secrets.choice(_TAG_DIGITS) for _ in range(3))
+
+
+def placeholder_parts(token: str) -> tuple[str, int, str] | None:
+    """``(label, number, tag)`` of a placeholder token (``tag`` is ``""`` for an untagged one), else ``None``.
+
+    >>> placeholder_parts("<USER_NAME_12_K7Q2X5>"), placeholder_parts("<HOST_NAME_3>"), placeholder_parts("x")
+    (('USER_NAME', 12, 'K7Q2X5'), ('HOST_NAME', 3, ''), None)
+    """
+    m = _PLACEHOLDER_PARTS.match(token)
+    if m is None:
+        return None
+    return m.group(1), int(m.group(2)), m.group(3) or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +98,20 @@ class TokenContext:
     """What a strategy may know when it mints a token.
 
     ``field`` is the ECS field the original came from (``None`` for free text); ``entity_class`` the class
-    a detector gave it (``PERSON``, ``EMAIL_ADDRESS``, ...); ``attempt`` counts retries (0 first);
-    ``ordinal(label)`` hands out the next free number for a label in this session (placeholders use it).
+    a detector gave it (``PERSON``, ``EMAIL_ADDRESS``, ...); ``attempt`` counts retries (0 first).
+    ``ordinal(label)`` is the next free number for a label in this session (a retry gets the number
+    ``attempt`` further on); a number is used up only by the token that is bound. ``tag`` is the
+    conversation's random tag (``TAG_PATTERN``, e.g. ``K7Q2X5``; kept when the session is resumed from its
+    stored map). ``usable(token)`` says whether the session would accept a
+    token (not bound to another original, containing no original of the conversation).
     """
 
     field: str | None = None
     entity_class: str | None = None
     attempt: int = 0
     ordinal: Callable[[str], int] = lambda label: 1
+    tag: str = ""
+    usable: Callable[[str], bool] = lambda token: True
 
 
 @runtime_checkable
@@ -145,15 +202,32 @@ class KeyedTokens:
 
 
 class PlaceholderTokens:
-    """Readable typed tokens, numbered per session: ``<USER_NAME_1>``, ``<HOST_NAME_2>``, ``<PERSON_1>``."""
+    """Readable typed tokens, numbered per session and tagged per conversation: ``<USER_NAME_1_K7Q2X5>``,
+    ``<HOST_NAME_2_K7Q2X5>``, ``<PERSON_1_K7Q2X5>``.
+
+    The tag (``K7Q2X5``) is random per conversation, so that another conversation's ``<USER_NAME_1_...>`` is
+    never this conversation's token. Numbers go 1, 2, 3, ... per label; a number whose token would contain an
+    original of the conversation (a numeric user name ``"1234"`` and the 1,234th user name) is passed over, and
+    when the label itself contains one (a user named ``NAME`` in ``user.name``) the token is ``<VALUE_N_TAG>``.
+    """
 
     name = "placeholder"
     alphabet: frozenset[str] | None = frozenset("<>_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    #: Numbers tried per label before the next label (or, last, giving up: the session raises TokenError).
+    numbers_tried = 64
 
     def mint(self, original: str, context: TokenContext) -> str:
-        """``<LABEL_N>`` with LABEL from the entity class or field and N the next free number."""
+        """``<LABEL_N_TAG>``: LABEL from the entity class or field, N the next number that gives a usable token."""
         label = label_for(context.field, context.entity_class)
-        return f"<{label}_{context.ordinal(label)}>"
+        suffix = f"_{context.tag}>" if context.tag else ">"
+        token = ""
+        for name in (label, "VALUE") if label != "VALUE" else (label,):
+            first = context.ordinal(name)
+            for number in range(first, first + self.numbers_tried):
+                token = f"<{name}_{number}{suffix}"
+                if context.usable(token):
+                    return token
+        return token
 
     def __repr__(self) -> str:
         return "PlaceholderTokens()"
@@ -170,9 +244,16 @@ class MaskTokens:
         self._key = _key_bytes(key) if key is not None else None
 
     def mint(self, original: str, context: TokenContext) -> str:
-        """The mask of ``original`` for its class (a retry hashes the value with the attempt number)."""
+        """The mask of ``original`` for its class (a retry hashes the value with the attempt number). When the
+        class itself holds an original of the conversation (a user named ``NAME``), the class is ``VALUE``."""
         value = original if not context.attempt else f"{original}\x00{context.attempt}"
-        return entity_mask(value, label_for(context.field, context.entity_class), key=self._key)
+        label = label_for(context.field, context.entity_class)
+        token = entity_mask(value, label, key=self._key)
+        if label != "VALUE" and not context.usable(token):
+            fallback = entity_mask(value, "VALUE", key=self._key)
+            if context.usable(fallback):
+                return fallback
+        return token
 
     def __repr__(self) -> str:
         return "MaskTokens(key=<hidden>)" if self._key is not None else "MaskTokens()"
