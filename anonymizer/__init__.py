@@ -11,7 +11,8 @@
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: this module annotates nothing, and the import would bind a public
+# name `annotations` in the package namespace (pinned by tests/test_public_api.py).
 
 from .engine import Anonymizer, Session
 from .errors import (

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
 
+from ._kibana_fields import default_anonymization_fields
 from .errors import PolicyError
 
 __all__ = ["Action", "FieldPolicy", "FieldRule", "Unknown"]
@@ -117,8 +118,6 @@ class FieldPolicy:
     @classmethod
     def kibana_default(cls, *, unknown: Unknown = "drop") -> FieldPolicy:
         """Kibana's latest default anonymization fields (114 fields, all allowed; five anonymized)."""
-        from .kibana import default_anonymization_fields
-
         return cls.from_fields(default_anonymization_fields(), unknown=unknown)
 
     @classmethod

