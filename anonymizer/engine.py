@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ._freetext import FreeTextFinder, Span
@@ -24,7 +25,7 @@ from .errors import (
 )
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
-from .restore import Restored, Restorer, token_shaped
+from .restore import Restored, Restorer, token_shaped, uuid_tokens
 from .tokens import TokenStrategy, strategy_for
 
 if TYPE_CHECKING:
@@ -154,12 +155,14 @@ class Session:
         "_engine",
         "_finder",
         "_kinds",
+        "_lazy",
         "_lock",
         "_minter",
         "_more",
         "_replacements",
         "_restorer",
         "_rewritten",
+        "_shared",
         "_variants",
     )
 
@@ -173,6 +176,8 @@ class Session:
         self._minter = Minter(engine._strategy)  # placeholder numbers, the conversation tag, originals to avoid
         self._lock = threading.RLock()
         self._restorer: Restorer | None = None
+        self._shared = False  # _replacements is the map of self._restorer: copy it before binding a token
+        self._lazy = False  # _replacements was resumed and not indexed yet (see _ensure_index())
         self._finder: FreeTextFinder | None = None
         # free text already seen -> its rewritten form; valid until the next token is bound (chat requests
         # resend the whole history every turn, so the same texts come back again and again)
@@ -208,6 +213,18 @@ class Session:
         if not isinstance(replacements, Mapping):
             raise ReplacementsError("replacements must be an object of token -> original strings")
         with self._lock:
+            plain = _well_formed(replacements) if not self._replacements else None
+            if plain is not None:
+                # A session resumed from a stored map: a dict build. The reverse index, the finder and the
+                # restorer's tables are built when first needed (restoring an answer needs none of them).
+                self._replacements = dict(replacements)
+                self._lazy = bool(self._replacements)
+                self._restorer = Restorer._adopt(self._replacements, plain) if self._lazy else None
+                self._shared = self._lazy
+                self._finder = None
+                self._rewritten = {}
+                return
+            self._ensure_index()
             new: list[tuple[str, str]] = []
             for index, (token, original) in enumerate(replacements.items()):  # check everything, then bind
                 if not isinstance(token, str) or not token:
@@ -231,6 +248,7 @@ class Session:
         if not isinstance(original, str):
             raise ArgumentTypeError("token_for takes the original as a string")
         with self._lock:
+            self._ensure_index()
             token = self._by_original.get(original)
             if token is None:
                 token = self._mint(original, field, entity_class)
@@ -254,6 +272,7 @@ class Session:
         actions: Mapping[str, Action] = policy._actions
         unknown = policy._unknown_action
         with self._lock:
+            self._ensure_index()
             plans = self._engine._plans
             plan = plans.get(wanted)
             if plan is None:
@@ -289,6 +308,7 @@ class Session:
                 raise ArgumentTypeError(f"texts[{i}] is a {type(t).__name__}, not a string", path=f"texts[{i}]")
         found = self._detect(texts)
         with self._lock:
+            self._ensure_index()
             for text, findings in zip(texts, found, strict=True):  # no new token may contain any of them
                 for f in findings:
                     self._minter.expect(text[f.start : f.end])
@@ -320,7 +340,8 @@ class Session:
         """A compiled snapshot of the current map, for restoring (and for stream restorers)."""
         with self._lock:
             if self._restorer is None:
-                self._restorer = Restorer(self._replacements)
+                self._restorer = Restorer._adopt(self._replacements)
+                self._shared = True
             return self._restorer
 
     def deanonymize(self, text: str) -> str:
@@ -378,7 +399,27 @@ class Session:
 
     # ---------------------------------------------------------------- private
 
+    def _ensure_index(self) -> None:
+        """Index a resumed map (original -> token, risky originals, placeholder numbers) before it is used
+        for anonymizing: once per resumed session, never for a session that only restores."""
+        if not self._lazy:
+            return
+        self._lazy = False
+        items = self._replacements
+        by_original = {o: t for t, o in reversed(items.items())}  # an original's first token wins
+        if len(by_original) != len(items):
+            for token, original in items.items():
+                if by_original[original] != token:
+                    self._more.setdefault(original, []).append(token)
+        self._by_original = by_original
+        bound = self._minter.bound  # originals no new token may contain, placeholder numbers, the tag
+        for token, original in items.items():
+            bound(token, original)
+
     def _bind(self, token: str, original: str) -> None:
+        if self._shared:  # the current restorer holds the map: it stays as it was
+            self._replacements = dict(self._replacements)
+            self._shared = False
         self._replacements[token] = original
         first = self._by_original.setdefault(original, token)
         if first != token:
@@ -661,6 +702,20 @@ def _put(container: Any, key: Any, value: Any) -> None:
         container.append(value)
     else:
         container[key] = value
+
+
+def _well_formed(replacements: Mapping[str, str]) -> bool | None:
+    """``None`` unless every token is a non-empty string and every original a string, else whether every token
+    is a lower-case UUID (see :func:`~anonymizer.restore.uuid_tokens`). Checked at C speed, in batches; a map
+    that fails is checked again entry by entry, for an error that names the entry."""
+    try:
+        plain = uuid_tokens(replacements)
+        values = iter(replacements.values())
+        for _ in range(0, len(replacements), 512):
+            "".join(islice(values, 512))
+    except TypeError:
+        return None
+    return None if "" in replacements else plain
 
 
 def _entry(token: str, index: int) -> str:

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Literal
 
 from ._literal import LiteralMatcher, merge_spans
@@ -68,6 +69,29 @@ _HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of 
 _OTHER_SHAPES = rf"{PLACEHOLDER_PATTERN}|(?<![0-9A-Za-z_]){MASK_PATTERN}(?![0-9A-Za-z_])"
 _SHAPES_RE = re.compile(_OTHER_SHAPES)
 _ALL_SHAPES_RE = re.compile(rf"(?<![0-9A-Za-z]){UUID_PATTERN}(?![0-9A-Za-z])|" + _OTHER_SHAPES)
+
+
+# uuid_tokens(): lower-case hex digits to "x", hyphens kept, anything else (the "\n" between tokens too) to "?"
+_UUID_SHAPE = bytes(0x78 if chr(b) in "0123456789abcdef" else 0x2D if b == 0x2D else 0x3F for b in range(256))
+_BATCH = 512  # tokens checked per C-level pass (large temporaries cost page faults)
+_UUID_BATCH = (b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx?" * _BATCH)[:-1]
+
+
+def uuid_tokens(tokens: Collection[str]) -> bool:
+    """Whether every token is a lower-case UUID (as the ``uuid`` and ``keyed`` strategies mint them).
+
+    A few C-level passes over the joined tokens, no Python loop per token: a session resumed from a stored map
+    of such tokens restores without building any index. Raises ``TypeError`` when a token is not a string.
+    """
+    it = iter(tokens)
+    plain = bool(tokens)
+    for _ in range(0, len(tokens), _BATCH):
+        batch = "\n".join(islice(it, _BATCH))
+        if plain:
+            shape = batch.encode("utf-8", "surrogatepass").translate(_UUID_SHAPE)
+            plain = shape == _UUID_BATCH if len(shape) == len(_UUID_BATCH) else shape == _UUID_BATCH[: len(shape)]
+            plain = plain and shape[-1] != 0x3F
+    return plain
 
 
 def _is_word(ch: str) -> bool:
@@ -213,6 +237,8 @@ class Restorer:
         "_max_len",
         "_memo",
         "_originals",
+        "_plain",
+        "_ready",
         "_run",
         "_run_map",
         "_uuids",
@@ -223,8 +249,41 @@ class Restorer:
             raise ArgumentTypeError(
                 f"replacements must be a mapping of token -> original, not {type(replacements).__name__}"
             )
-        self._originals: dict[str, str] = {t: o for t, o in replacements.items() if t}
+        originals = dict(replacements)
+        originals.pop("", None)
+        self._init(originals, altered)
+
+    @classmethod
+    def _adopt(cls, originals: dict[str, str], plain: bool | None = None) -> Restorer:
+        """A restorer that takes ``originals`` (no empty token) as its own map, without a copy: the caller never
+        changes it again (:class:`~anonymizer.engine.Session` copies its map before binding more tokens).
+        ``plain``: what :func:`uuid_tokens` says of the map, when the caller knows it."""
+        self = cls.__new__(cls)
+        self._init(originals, True)
+        self._plain = plain
+        return self
+
+    def _init(self, originals: dict[str, str], altered: bool) -> None:
+        # Only the map is kept now: everything else is derived when first needed (a session resumed from a
+        # stored map, restoring one answer, pays about a dict build; see _uuid_only() and _compile()).
+        self._originals = originals
         self._altered = altered
+        self._plain: bool | None = None  # every token a lower-case UUID (None: not checked yet)
+        self._ready = False  # whether _compile() ran
+
+    def _uuid_only(self) -> bool:
+        """Whether every token is a lower-case UUID (checked in bulk, at C speed, once): such a map needs no
+        compiled index at all, as _scan_hex() finds every candidate by its shape and looks it up."""
+        plain = self._plain
+        if plain is None:
+            plain = self._plain = uuid_tokens(self._originals)
+        return plain
+
+    def _compile(self) -> None:
+        """Build the automata and the stream hold-back tables (once, when first needed)."""
+        if self._ready:
+            return
+        altered = self._altered
         foreign: list[str] = []  # tokens of no known shape: restored exactly, never in an altered form
         # key (a lower-case form) -> the tokens it may stand for
         targets: dict[str, list[str]] = {}
@@ -279,6 +338,8 @@ class Restorer:
             bytes(0x78 if b == 0x3F or chr(b).lower() in run_chars else 0x20 for b in range(128)) + b"x" * 128
         )
 
+        self._ready = True
+
     # ------------------------------------------------------------------ public
 
     @property
@@ -289,6 +350,7 @@ class Restorer:
     @property
     def max_token_length(self) -> int:
         """Length of the longest token in the map (0 for an empty map)."""
+        self._compile()
         return self._max_len
 
     def __len__(self) -> int:
@@ -345,6 +407,7 @@ class Restorer:
         A stream restorer emits ``text[:len(text) - holdback(text)]`` and keeps the rest. The result is
         always shorter than the longest token of the map.
         """
+        self._compile()
         if not self._keys or not text or self._max_len < 2:
             return 0
         return self._hold(text, len(text))
@@ -386,6 +449,7 @@ class Restorer:
         ``text[consumed:]`` and puts the next input after it. Restoring a text piece by piece this way (and
         the last piece with :meth:`restore`, passing ``before``) gives exactly :meth:`restore` of the whole.
         """
+        self._compile()
         return self._prefix(text, before, None, 0, False)
 
     def _prefix(
@@ -477,6 +541,10 @@ class Restorer:
         self, text: str, before: str, report: list[TokenEvent] | None = None
     ) -> list[tuple[int, int, str, EventKind]]:
         """Matches to replace: ``(start, end, original, kind)``, non-overlapping, in text order."""
+        if not self._ready:
+            if self._uuid_only():  # no index needed: every candidate is found by its shape
+                return self._scan_hex(text, before, report)
+            self._compile()
         found: list[tuple[int, int, str, EventKind]] = []
         if self._uuids or (report is not None and len(text) >= 32):
             found = self._scan_hex(text, before, report)
@@ -506,7 +574,6 @@ class Restorer:
         unknown ones. ``mapped``: ``text`` through ``_HEX_MAP`` (as str), when the caller has it."""
         found: list[tuple[int, int, str, EventKind]] = []
         originals = self._originals
-        targets = self._lower_targets
         # every run of 32 or more hex digits and hyphens: "x" runs in the text mapped one character per character
         # (searched as str: `bytes in bytes` and bytes.find are slower)
         if mapped is None:
@@ -549,7 +616,7 @@ class Restorer:
                 if original is not None:
                     found.append((s, e, original, "restored"))
                     continue
-                tokens = targets.get(candidate.lower()) if self._altered else None
+                tokens = self._uuid_targets(candidate) if self._altered else None
                 prev = text[s - 1] if s > 0 else (before[-1] if before else "")
                 standalone = not (prev and _is_word(prev))
                 if tokens and standalone and len(tokens) == 1:
@@ -557,6 +624,16 @@ class Restorer:
                 elif report is not None and standalone and (tokens or e - s == 36):
                     report.append(TokenEvent(s, e, "ambiguous" if tokens else "unknown", candidate))
         return found
+
+    def _uuid_targets(self, candidate: str) -> list[str] | None:
+        """The tokens an altered UUID (case changed, hyphens dropped) may stand for."""
+        if self._ready:
+            return self._lower_targets.get(candidate.lower())
+        # every token is a lower-case UUID (_uuid_only()): the candidate's canonical form is the only one
+        key = candidate.lower()
+        if len(key) == 32:
+            key = f"{key[:8]}-{key[8:12]}-{key[12:16]}-{key[16:20]}-{key[20:]}"
+        return [key] if key in self._originals else None
 
     def _resolve(
         self,

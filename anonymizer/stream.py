@@ -182,6 +182,7 @@ class _Hold:
 
     def __init__(self, restorer: Restorer, events: list[RawEvent] | None) -> None:
         self._restorer = restorer
+        restorer._compile()
         # Restorer.restore_prefix() with token events, and what its first test needs, bound once
         self._prefix = restorer._prefix
         self._run_map = restorer._run_map
@@ -492,7 +493,7 @@ class TextStreamRestorer(StreamRestorer):
         super().__init__(restorer, report=report)
         self._text = self._hold("text")
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
-        # what the first test of Restorer.restore_prefix() needs, bound once
+        # what the first test of Restorer.restore_prefix() needs, bound once (compiled by _hold() above)
         self._run_map = restorer._run_map
         # the fast path's test: a run this long may be a token ("" when the hold-back is always 0: every piece
         # takes the general path then, as "" is in every string)
