@@ -19,7 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .errors import TokenError
-from .tokens import KeyedTokens, MaskTokens, TokenContext, TokenStrategy, UuidTokens, new_tag, placeholder_parts
+from .tokens import (
+    KeyedTokens,
+    MaskTokens,
+    TokenContext,
+    TokenStrategy,
+    UuidTokens,
+    conversation_tag,
+    new_tag,
+    placeholder_parts,
+)
 
 __all__ = ["MAX_ATTEMPTS", "MIN_RISKY", "Minter"]
 
@@ -77,7 +86,7 @@ class Minter:
             if number > self._counters.get(label, 0):
                 self._counters[label] = number
             if tag and self._tag is None:
-                self._tag = tag  # a resumed session keeps its conversation's tag
+                self._tag = conversation_tag(tag)  # a resumed session keeps its conversation's tag
 
     def contains_original(self, text: str) -> bool:
         """Whether ``text`` contains an announced original."""
@@ -91,8 +100,16 @@ class Minter:
                     return True
         return False
 
-    def mint(self, original: str, field: str | None, entity_class: str | None, replacements: Mapping[str, str]) -> str:
-        """A new token for ``original``: unbound, not the original, containing no announced original.
+    def mint(
+        self,
+        original: str,
+        field: str | None,
+        entity_class: str | None,
+        replacements: Mapping[str, str],
+        json_value: bool = False,
+    ) -> str:
+        """A new token for ``original`` (the JSON text of a number, boolean or null when ``json_value``):
+        unbound, not the original, containing no announced original.
 
         Raises :class:`~anonymizer.errors.TokenError` when the strategy returns something other than a
         non-empty string, or gives no usable token in ``MAX_ATTEMPTS`` calls (or the same unusable one twice).
@@ -112,7 +129,7 @@ class Minter:
         previous = None
         for attempt in range(MAX_ATTEMPTS):
             self._handed.clear()
-            context = TokenContext(field, entity_class, attempt, self._ordinal(attempt), tag, usable)
+            context = TokenContext(field, entity_class, attempt, self._ordinal(attempt), tag, usable, json_value)
             token = strategy.mint(original, context)
             if not isinstance(token, str) or not token:
                 raise TokenError(f"token strategy {strategy!r} returned an empty or non-string token", path=field)

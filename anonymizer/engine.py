@@ -26,7 +26,7 @@ from .errors import (
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped, uuid_tokens
-from .tokens import TokenStrategy, strategy_for
+from .tokens import TokenStrategy, is_json_token, strategy_for
 
 if TYPE_CHECKING:
     from .stream import StreamRestorer
@@ -371,9 +371,15 @@ class Session:
 
         def leaf(s: str) -> Any:
             original = originals.get(s)
-            if original is not None:
-                return json.loads(original) if kinds.get(s) == _JSON else original
-            return restorer.restore(s)
+            if original is None:
+                return restorer.restore(s)
+            kind = kinds.get(s)
+            if kind == _JSON or (kind is None and is_json_token(s)):  # (kind None: bound from a stored map)
+                try:
+                    return json.loads(original)
+                except ValueError:  # a stored map edited by hand: the text as it is
+                    return original
+            return original
 
         return _rebuild(obj, leaf, restorer.restore)
 
@@ -430,8 +436,8 @@ class Session:
         if self._rewritten:
             self._rewritten = {}
 
-    def _mint(self, original: str, field: str | None, entity_class: str | None) -> str:
-        token = self._minter.mint(original, field, entity_class, self._replacements)
+    def _mint(self, original: str, field: str | None, entity_class: str | None, json_value: bool = False) -> str:
+        token = self._minter.mint(original, field, entity_class, self._replacements, json_value)
         self._bind(token, original)
         return token
 
@@ -464,13 +470,13 @@ class Session:
             kind, original = _JSON, _json_text(value, field)
         token = self._by_original.get(original)
         if token is None:
-            token = self._mint(original, field, None)
-        bound = self._kinds.setdefault(token, kind)
+            token = self._mint(original, field, None, kind == _JSON)
+        bound = self._kinds.get(token) or self._kinds.setdefault(token, _stored_kind(token, kind))
         if bound != kind:  # "1" and 1 both occur: each keeps its own token, so both come back typed
             token = self._variants.get((kind, original)) or next(
-                (t for t in self._more.get(original, ()) if self._kinds.get(t, kind) == kind), ""
+                (t for t in self._more.get(original, ()) if self._kinds.get(t, _stored_kind(t, kind)) == kind), ""
             )
-            token = token or self._mint(original, field, None)
+            token = token or self._mint(original, field, None, kind == _JSON)
             self._variants[(kind, original)] = token
             self._kinds[token] = kind
         return token
@@ -724,6 +730,14 @@ def _entry(token: str, index: int) -> str:
     if token_shaped(token):
         return f"replacements[{token!r}]"
     return f"replacements entry #{index}"
+
+
+def _stored_kind(token: str, default: int) -> int:
+    """The kind of value a token bound from a stored map stands for: what its shape says (built-in strategies
+    mark tokens of numbers, booleans and null), else ``default``."""
+    if is_json_token(token):
+        return _JSON
+    return _STR if token_shaped(token) else default
 
 
 def _json_text(value: Any, field: str) -> str:

@@ -49,7 +49,9 @@ __all__ = [
     "TokenContext",
     "TokenStrategy",
     "UuidTokens",
+    "conversation_tag",
     "entity_mask",
+    "is_json_token",
     "label_for",
     "new_tag",
     "placeholder_parts",
@@ -58,7 +60,10 @@ __all__ = [
 
 # A conversation tag: three letters and three digits, alternating (``K7Q2X5``). Letters are upper case without
 # I, L, O and U, so that a tag survives a change of case and is not misread; alternating, a tag seldom holds an
-# original (a number, a word). 22**3 * 10**3: about one chance in ten million that two conversations share one.
+# original (a number, a word). The digits of a conversation's tag add up to an even number; its tokens of
+# numbers, booleans and null carry the same tag with the last digit moved by 5 (odd sum), so the kind of value
+# survives a stored str -> str map. 22**3 * 10**3 / 2: about one chance in five million that two conversations
+# share a tag.
 _TAG_LETTERS = "ABCDEFGHJKMNPQRSTVWXYZ"
 _TAG_DIGITS = "0123456789"
 #: A conversation tag, as regular-expression source.
@@ -77,8 +82,60 @@ _PLACEHOLDER_PARTS = re.compile(rf"<([A-Z][A-Z0-9_]*?)_([0-9]+)(?:_({TAG_PATTERN
 
 
 def new_tag() -> str:
-    """A fresh random conversation tag (matching ``TAG_PATTERN``), e.g. ``K7Q2X5``."""
-    return "".join(secrets.choice(_TAG_LETTERS) + secrets.choice(_TAG_DIGITS) for _ in range(3))
+    """A fresh random conversation tag (matching ``TAG_PATTERN``, digits adding up to an even number), e.g.
+    ``K7Q2X5``."""
+    tag = "".join(secrets.choice(_TAG_LETTERS) + secrets.choice(_TAG_DIGITS) for _ in range(3))
+    return tag if _digit_sum(tag) % 2 == 0 else _twin(tag)
+
+
+def _digit_sum(tag: str) -> int:
+    return int(tag[1]) + int(tag[3]) + int(tag[5])
+
+
+def _twin(tag: str) -> str:
+    """The tag with its last digit moved by 5: the other parity (a conversation's tag <-> its JSON-value tag)."""
+    return tag[:5] + str((int(tag[5]) + 5) % 10)
+
+
+def conversation_tag(tag: str) -> str:
+    """The conversation tag of a token's tag: the tag itself, or (a token of a number, boolean or null) its twin."""
+    return tag if _digit_sum(tag) % 2 == 0 else _twin(tag)
+
+
+def _json_marked(hex_digits: str) -> str:
+    """``hex_digits`` with its last 8 replaced by a check of the others: a token that stands for a number,
+    boolean or null says so, and a token minted elsewhere (Kibana's random UUIDs) has one chance in 2**32 of
+    looking like one."""
+    head = hex_digits[:-8]
+    return head + hashlib.sha256(b"anonymizer/json-value/v1\x00" + head.lower().encode()).hexdigest()[:8]
+
+
+def _as_uuid(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+_UUID_FULL = re.compile(UUID_PATTERN + r"\Z")
+_MASK_HEX = re.compile(r"_([0-9a-f]{40}|[0-9a-f]{32})\Z")
+
+
+def is_json_token(token: str) -> bool:
+    """Whether ``token`` was minted by a built-in strategy for a number, boolean or null (its original is JSON
+    text), so that a session resumed from a stored ``str -> str`` map gives the value back with its type.
+
+    >>> from anonymizer import Anonymizer
+    >>> session = Anonymizer(tokens="uuid").session()
+    >>> out = session.anonymize_data({"user.name": "jdoe", "user.id": 4608}, fields_to_anonymize=["user.id"])
+    >>> is_json_token(out["user.id"]), is_json_token(out["user.name"])
+    (True, False)
+    """
+    if len(token) == 36 and _UUID_FULL.match(token):
+        hex32 = token.replace("-", "")
+        return _json_marked(hex32) == hex32.lower()
+    if token[:1] == "<":
+        parts = placeholder_parts(token)
+        return parts is not None and bool(parts[2]) and _digit_sum(parts[2]) % 2 == 1
+    m = _MASK_HEX.search(token)
+    return m is not None and _json_marked(m.group(1)) == m.group(1)
 
 
 def placeholder_parts(token: str) -> tuple[str, int, str] | None:
@@ -103,7 +160,9 @@ class TokenContext:
     ``attempt`` further on); a number is used up only by the token that is bound. ``tag`` is the
     conversation's random tag (``TAG_PATTERN``, e.g. ``K7Q2X5``; kept when the session is resumed from its
     stored map). ``usable(token)`` says whether the session would accept a
-    token (not bound to another original, containing no original of the conversation).
+    token (not bound to another original, containing no original of the conversation). ``json_value`` says
+    that the original is the JSON text of a number, boolean or null: a strategy that can should mint a token
+    that says so (see :func:`is_json_token`), so that a resumed session gives the value back with its type.
     """
 
     field: str | None = None
@@ -112,6 +171,7 @@ class TokenContext:
     ordinal: Callable[[str], int] = lambda label: 1
     tag: str = ""
     usable: Callable[[str], bool] = lambda token: True
+    json_value: bool = False
 
 
 @runtime_checkable
@@ -165,8 +225,9 @@ class UuidTokens:
     alphabet: frozenset[str] | None = _HEX | {"-"}
 
     def mint(self, original: str, context: TokenContext) -> str:
-        """A fresh random UUIDv4."""
-        return str(uuid.uuid4())
+        """A fresh random UUIDv4 (for a number, boolean or null: one whose last 8 hex digits check the others)."""
+        token = uuid.uuid4()
+        return _as_uuid(_json_marked(token.hex)) if context.json_value else str(token)
 
     def __repr__(self) -> str:
         return "UuidTokens()"
@@ -192,10 +253,13 @@ class KeyedTokens:
         msg = b"anonymizer/keyed/v1\x00" + original.encode("utf-8", "surrogatepass")
         if context.attempt:
             msg += b"\x00" + str(context.attempt).encode()
+        if context.json_value:  # the number 4608 and the string "4608" get different tokens
+            msg += b"\x00json"
         digest = bytearray(hmac.new(self._key, msg, hashlib.sha256).digest()[:16])
         digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom
         digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 9562 variant
-        return str(uuid.UUID(bytes=bytes(digest)))
+        hex32 = bytes(digest).hex()
+        return _as_uuid(_json_marked(hex32) if context.json_value else hex32)
 
     def __repr__(self) -> str:
         return "KeyedTokens(key=<hidden>)"
@@ -219,7 +283,8 @@ class PlaceholderTokens:
     def mint(self, original: str, context: TokenContext) -> str:
         """``<LABEL_N_TAG>``: LABEL from the entity class or field, N the next number that gives a usable token."""
         label = label_for(context.field, context.entity_class)
-        suffix = f"_{context.tag}>" if context.tag else ">"
+        tag = _twin(context.tag) if context.tag and context.json_value else context.tag
+        suffix = f"_{tag}>" if tag else ">"
         token = ""
         for name in (label, "VALUE") if label != "VALUE" else (label,):
             first = context.ordinal(name)
@@ -248,12 +313,19 @@ class MaskTokens:
         class itself holds an original of the conversation (a user named ``NAME``), the class is ``VALUE``."""
         value = original if not context.attempt else f"{original}\x00{context.attempt}"
         label = label_for(context.field, context.entity_class)
-        token = entity_mask(value, label, key=self._key)
+        token = self._mask(value, label, context.json_value)
         if label != "VALUE" and not context.usable(token):
-            fallback = entity_mask(value, "VALUE", key=self._key)
+            fallback = self._mask(value, "VALUE", context.json_value)
             if context.usable(fallback):
                 return fallback
         return token
+
+    def _mask(self, value: str, label: str, json_value: bool) -> str:
+        token = entity_mask(value, label, key=self._key)
+        if not json_value:
+            return token
+        cut = len(label) + 1
+        return token[:cut] + _json_marked(token[cut:])
 
     def __repr__(self) -> str:
         return "MaskTokens(key=<hidden>)" if self._key is not None else "MaskTokens()"

@@ -227,3 +227,52 @@ def test_one_call_with_many_numeric_user_names_is_tokenized() -> None:
     out = session.anonymize_data({"user.name": names})["user.name"]
     assert len(set(out)) == len(names)
     assert session.deanonymize_obj(out) == names
+
+
+# ------------------------------------------------------------------------ value kinds through a stored str -> str map
+
+_typed = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["4608", "true", "null", "1.5", "jdoe"]),
+)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_typed, min_size=1, max_size=8))
+def test_a_resumed_session_gives_numbers_and_booleans_back_typed(strategy: str, values: list[Any]) -> None:
+    """deanonymize_obj in a session resumed from the stored map (str -> str, as Kibana stores it) gives back
+    numbers, booleans and null with their type, and strings that look like them as strings."""
+    engine = _engine(strategy)
+    session = engine.session()
+    data = {"labels.v": values, "event.code": values[0]}
+    out = session.anonymize_data(data)
+    stored = session.replacements
+    assert all(isinstance(t, str) and isinstance(o, str) for t, o in stored.items())
+    resumed = engine.session(stored)
+    restored = resumed.deanonymize_obj(out)
+    assert restored == data
+    assert [type(v) for v in restored["labels.v"]] == [type(v) for v in values]
+
+
+def test_uuid_tokens_of_numbers_stay_valid_uuid4() -> None:
+    """Tokens of numbers are still random UUIDv4s (Kibana's shape); only a check in their last 8 hex digits
+    says what they stand for."""
+    import uuid
+
+    session = Anonymizer(policy=EVERYTHING).session()
+    out = session.anonymize_data({"event.code": 4608, "user.name": "jdoe"})
+    for token in out.values():
+        assert uuid.UUID(token).version == 4 and str(uuid.UUID(token)) == token
+
+
+def test_a_map_minted_by_kibana_comes_back_as_strings() -> None:
+    """Kibana stores every value as text under a random UUID: a resumed session gives those back as strings."""
+    import uuid
+
+    stored = {str(uuid.uuid4()): text for text in ("4608", "true", "null", "1.5")}
+    session = Anonymizer().session(stored)
+    assert session.deanonymize_obj(list(stored)) == list(stored.values())
