@@ -18,7 +18,7 @@ from tagless import untag
 import anonymizer.testing as toolkit
 from anonymizer import Anonymizer, FieldPolicy, Session
 from anonymizer.errors import PayloadError
-from anonymizer.payloads import Kind, anonymize_payload, validate
+from anonymizer.payloads import Kind, anonymize_payload, deanonymize_payload, validate
 from anonymizer.stream import StreamRestorer
 from anonymizer.testing import (
     InvariantError,
@@ -504,3 +504,26 @@ def test_observability_roundtrip_without_known_originals(body: dict[str, Any]) -
     """Observability requests round trip through a fresh session with a keep-everything policy too."""
     session = Anonymizer(policy=FieldPolicy.anonymize_all()).session()
     assert_roundtrip(session, body, Kind.OBSERVABILITY_CHAT_COMPLETE)
+
+
+def test_roundtrip_law_holds_for_a_conversation_stored_in_token_form() -> None:
+    """A conversation kept in token form comes back in its restored view, which is what the law expects."""
+    session = engine("placeholder").session()
+    stored = {"id": "c1", "title": "<USER_NAME_1> locked out", "replacements": {"<USER_NAME_1>": "Qalice"}}
+    hidden = assert_roundtrip(session, stored, "conversation")
+    assert hidden["title"] == "<USER_NAME_1> locked out"
+    assert deanonymize_payload(session, hidden, "conversation")["title"] == "Qalice locked out"
+
+
+def test_roundtrip_law_still_catches_a_wrong_restore_of_a_token_form_payload() -> None:
+    """With a payload in token form, a restorer that is wrong everywhere fails the law too."""
+
+    class ForgetsTheAnonymizedTitle(DropsLastCharacter):
+        def deanonymize(self, text: str) -> str:
+            return text if text.startswith("<") else self._session.deanonymize(text)
+
+    session = ForgetsTheAnonymizedTitle(engine("placeholder").session())
+    session.token_for("Qbob", field="user.name")
+    stored = {"id": "c1", "title": "Qbob and <USER_NAME_1>", "replacements": {"<USER_NAME_1>": "Qbob"}}
+    with pytest.raises(RoundTripError, match=r"differs from deanonymize\(payload\) \(conversation\) at \$\.title"):
+        assert_roundtrip(session, stored, "conversation")

@@ -16,11 +16,14 @@ from anonymizer.payloads._adapter import (
     PayloadResult,
     PayloadSession,
     anonymize_payload,
+    anonymize_strings,
     deanonymize_payload,
+    deanonymize_strings,
     transform_payload,
 )
 from anonymizer.payloads._embedded_json import rewrite_json_strings
 from anonymizer.payloads._kinds import Kind, models_for, to_wire, validate
+from anonymizer.payloads._rules import CONVERSATION_RECORD_RULES, Rule, rule_at, rules_for
 from anonymizer.payloads._validation import MAX_DEPTH, MAX_JSON_BYTES, MAX_STRING_LENGTH, dump
 from anonymizer.payloads.conversations import (
     ApiConfig,
@@ -35,12 +38,16 @@ from anonymizer.payloads.conversations import (
 )
 from anonymizer.payloads.observability import (
     Action,
+    AssistantScope,
     DisableFunctionsExcept,
     FunctionCall,
     Instruction,
     MessageBody,
     ObservabilityChatCompleteRequest,
     ObservabilityMessage,
+    ScreenContext,
+    ScreenContextData,
+    StarterPrompt,
 )
 from anonymizer.payloads.security import (
     ChatCompleteQuery,
@@ -54,7 +61,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_JSON_BYTES",
     "MAX_STRING_LENGTH",
+    "CONVERSATION_RECORD_RULES",
     "Action",
+    "AssistantScope",
     "ApiConfig",
     "ChatCompleteQuery",
     "ChatCompleteRequest",
@@ -77,13 +86,21 @@ __all__ = [
     "ObservabilityMessage",
     "PayloadResult",
     "PayloadSession",
+    "Rule",
+    "ScreenContext",
+    "ScreenContextData",
+    "StarterPrompt",
     "Summary",
     "TraceData",
     "anonymize_payload",
+    "anonymize_strings",
     "deanonymize_payload",
+    "deanonymize_strings",
     "dump",
     "models_for",
     "rewrite_json_strings",
+    "rule_at",
+    "rules_for",
     "to_wire",
     "transform_payload",
     "validate",

@@ -7,13 +7,16 @@ the engine only through the session methods of :class:`PayloadSession`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from anonymizer.errors import Issue, PayloadError, ReplacementsError
 from anonymizer.payloads._embedded_json import rewrite_json_strings
 from anonymizer.payloads._kinds import Kind, as_kind, to_wire
+from anonymizer.payloads._rules import Rule, rules_for
+from anonymizer.payloads._strings import Path, StringSlot, string_slots
+from anonymizer.payloads._validation import MAX_DEPTH
 
 __all__ = [
     "Direction",
@@ -21,7 +24,9 @@ __all__ = [
     "PayloadResult",
     "PayloadSession",
     "anonymize_payload",
+    "anonymize_strings",
     "deanonymize_payload",
+    "deanonymize_strings",
     "transform_payload",
 ]
 
@@ -29,8 +34,6 @@ _log = logging.getLogger("anonymizer.payloads")
 
 Direction = Literal["anonymize", "deanonymize"]
 """Which way :func:`transform_payload` goes."""
-
-Path = tuple[str | int, ...]
 
 
 class PayloadEngine(Protocol):
@@ -62,6 +65,10 @@ class PayloadSession(Protocol):
         """Known originals (and detector hits) in ``text`` replaced by tokens."""
         ...
 
+    def anonymize_texts(self, texts: Sequence[str]) -> list[str]:
+        """:meth:`anonymize_text` over many texts (detectors run once, in batch)."""
+        ...
+
     def deanonymize(self, text: str) -> str:
         """Tokens in ``text`` replaced by their originals."""
         ...
@@ -91,24 +98,64 @@ class PayloadResult:
 class _Run:
     """One transformation: the direction, the kind (for errors) and the fallbacks met on the way."""
 
-    def __init__(self, kind: Kind, direction: Direction) -> None:
+    def __init__(self, kind: Kind | None, direction: Direction) -> None:
         self.kind = kind
+        self.name = kind.value if kind else "record"
         self.forward = direction == "anonymize"
         self.fallbacks: list[str] = []
 
-    def text(self, session: PayloadSession, text: str) -> str:
-        return session.anonymize_text(text) if self.forward else session.deanonymize(text)
+    def strings(self, session: PayloadSession, slots: list[StringSlot]) -> None:
+        """Anonymize (in one batch, so detectors run once) or restore every slot's string."""
+        if not slots:
+            return
+        if not self.forward:
+            for slot in slots:
+                slot.put(self._restore_json(session, slot) if slot.json else session.deanonymize(slot.value))
+            return
+        texts: list[str] = []
+        plan: list[tuple[StringSlot, int]] = []  # per slot: how many JSON string values, or -1 for a text
+        for slot in slots:
+            literals = self._json_values(slot) if slot.json else None
+            if literals is None:
+                texts.append(slot.value)
+                plan.append((slot, -1))
+            else:
+                texts.extend(literals)
+                plan.append((slot, len(literals)))
+        done = iter(session.anonymize_texts(texts))
+        for slot, n in plan:
+            if n < 0:
+                slot.put(next(done))
+            elif n:
+                slot.put(rewrite_json_strings(slot.value, _in_order([next(done) for _ in range(n)])))
 
-    def embedded_json(self, session: PayloadSession, text: str, path: Path) -> str:
-        replace: Callable[[str], str] = session.anonymize_text if self.forward else session.deanonymize
+    def _json_values(self, slot: StringSlot) -> list[str] | None:
+        """The string values of a JSON text in order; ``None`` (and a fallback noted) when it is not JSON."""
+        values: list[str] = []
+
+        def collect(value: str) -> str:
+            values.append(value)
+            return value
+
         try:
-            return rewrite_json_strings(text, replace)
+            rewrite_json_strings(slot.value, collect)
         except ValueError:
-            if text.strip():
-                where = Issue(path, "").json_path
-                self.fallbacks.append(where)
-                _log.debug("embedded JSON at %s is not valid JSON; handled as text", where)
-            return replace(text)
+            self._fallback(slot)
+            return None
+        return values
+
+    def _restore_json(self, session: PayloadSession, slot: StringSlot) -> str:
+        try:
+            return rewrite_json_strings(slot.value, session.deanonymize)
+        except ValueError:
+            self._fallback(slot)
+            return session.deanonymize(slot.value)
+
+    def _fallback(self, slot: StringSlot) -> None:
+        if slot.value.strip():
+            where = Issue(slot.path, "").json_path
+            self.fallbacks.append(where)
+            _log.debug("embedded JSON at %s is not valid JSON; handled as text", where)
 
     def merge(self, session: PayloadSession, replacements: Mapping[str, str], path: Path) -> None:
         current = session.replacements
@@ -123,19 +170,20 @@ class _Run:
             except ReplacementsError:
                 issues = [Issue(path, "Replacements conflict with this conversation's replacements")]
         if issues:
-            raise PayloadError(issues, kind=self.kind.value)
+            raise PayloadError(issues, kind=self.name)
 
     def sub_session(self, session: PayloadSession, replacements: Mapping[str, str], path: Path) -> PayloadSession:
         try:
             return session.engine.session(replacements=dict(replacements))
         except ReplacementsError:
-            raise PayloadError([Issue(path, "Invalid replacements")], kind=self.kind.value) from None
+            raise PayloadError([Issue(path, "Invalid replacements")], kind=self.name) from None
 
 
 # --- security chat/complete ----------------------------------------------------------------------------------
 
 
 def _security_request(run: _Run, session: PayloadSession, payload: dict[str, Any]) -> None:
+    # The data of every message first: a value hidden in any message's data is then hidden in every text.
     named: list[str] = []  # Kibana: a field named once stays anonymized for the later messages of the request
     for message in payload["messages"]:
         for field in message.get("fields_to_anonymize") or ():
@@ -146,13 +194,12 @@ def _security_request(run: _Run, session: PayloadSession, payload: dict[str, Any
                 message["data"] = session.anonymize_data(message["data"], fields_to_anonymize=tuple(named))
             else:
                 message["data"] = session.deanonymize_obj(message["data"])
-        if "content" in message:
-            message["content"] = run.text(session, message["content"])
+    run.strings(session, string_slots(payload, rules_for(run.name)))
 
 
 def _security_response(run: _Run, session: PayloadSession, payload: dict[str, Any]) -> None:
     run.merge(session, payload["replacements"], ("replacements",))
-    payload["data"] = run.text(session, payload["data"])
+    run.strings(session, string_slots(payload, rules_for(run.name)))
     if run.forward:
         payload["replacements"] = session.replacements
 
@@ -163,13 +210,7 @@ def _security_response(run: _Run, session: PayloadSession, payload: dict[str, An
 def _conversation(run: _Run, session: PayloadSession, payload: dict[str, Any], path: Path = ()) -> None:
     if "replacements" in payload:
         run.merge(session, payload["replacements"], (*path, "replacements"))
-    if "title" in payload:
-        payload["title"] = run.text(session, payload["title"])
-    for message in payload.get("messages") or ():
-        message["content"] = run.text(session, message["content"])
-    summary = payload.get("summary")
-    if summary is not None and "content" in summary:
-        summary["content"] = run.text(session, summary["content"])
+    run.strings(session, string_slots(payload, rules_for(Kind.CONVERSATION), base=path))
     if run.forward:
         replacements = session.replacements
         if replacements or "replacements" in payload:
@@ -181,35 +222,19 @@ def _find(run: _Run, session: PayloadSession, payload: dict[str, Any]) -> None:
         path: Path = ("data", i)
         own = run.sub_session(session, conversation.get("replacements") or {}, (*path, "replacements"))
         _conversation(run, own, conversation, path)
+    run.strings(session, string_slots(payload, rules_for(run.name), skip=("data",)))
 
 
 # --- observability chat/complete -----------------------------------------------------------------------------
 
 
 def _observability(run: _Run, session: PayloadSession, payload: dict[str, Any]) -> None:
-    if "title" in payload:
-        payload["title"] = run.text(session, payload["title"])
-    instructions = payload.get("instructions")
-    if instructions is not None:
-        for i, item in enumerate(instructions):
-            if isinstance(item, str):
-                instructions[i] = run.text(session, item)
-            else:
-                item["text"] = run.text(session, item["text"])
-    for i, entry in enumerate(payload["messages"]):
-        message = entry["message"]
-        path: Path = ("messages", i, "message")
-        if "content" in message:
-            is_function_response = message["role"] == "function" or (message["role"] == "user" and "name" in message)
-            if is_function_response:
-                message["content"] = run.embedded_json(session, message["content"], (*path, "content"))
-            else:
-                message["content"] = run.text(session, message["content"])
-        if "data" in message:
-            message["data"] = run.embedded_json(session, message["data"], (*path, "data"))
-        call = message.get("function_call")
-        if call is not None and "arguments" in call:
-            call["arguments"] = run.embedded_json(session, call["arguments"], (*path, "function_call", "arguments"))
+    function_responses = [
+        ("messages", i, "message", "content")
+        for i, entry in enumerate(payload["messages"])
+        if entry["message"]["role"] == "function" or (entry["message"]["role"] == "user" and "name" in entry["message"])
+    ]
+    run.strings(session, string_slots(payload, rules_for(run.name), json_paths=function_responses))
 
 
 _STEPS: dict[Kind, Callable[[_Run, PayloadSession, dict[str, Any]], None]] = {
@@ -255,3 +280,49 @@ def anonymize_payload(session: PayloadSession, payload: object, kind: Kind | str
 def deanonymize_payload(session: PayloadSession, payload: object, kind: Kind | str) -> dict[str, Any]:
     """Restore the originals in a payload of ``kind`` with ``session``: the inverse of :func:`anonymize_payload`."""
     return transform_payload(session, payload, kind, direction="deanonymize").payload
+
+
+def anonymize_strings(session: PayloadSession, value: Any, rules: Mapping[str, Rule]) -> Any:
+    """A copy of a JSON value with every string that ``rules`` do not keep anonymized as free text.
+
+    This is what the payload kinds do, for any JSON value: strings are anonymized in one batch (detectors run
+    once); a :attr:`Rule.JSON` string has its string values anonymized, formatting kept; what a
+    :attr:`Rule.KEEP`, :attr:`Rule.DATA` or :attr:`Rule.MAP` rule covers is copied as it is (the caller handles
+    ``data`` and ``replacements``). Property names are never rewritten. For a stored conversation (an export's
+    record), pass :data:`CONVERSATION_RECORD_RULES`.
+
+    >>> from anonymizer import Anonymizer
+    >>> from anonymizer.payloads import CONVERSATION_RECORD_RULES
+    >>> session = Anonymizer(tokens="placeholder").session()
+    >>> session.token_for("jdoe", field="user.name")
+    '<USER_NAME_1>'
+    >>> record = {"id": "jdoe", "title": "jdoe?", "notes": [{"by": "jdoe"}]}
+    >>> anonymize_strings(session, record, CONVERSATION_RECORD_RULES)
+    {'id': 'jdoe', 'title': '<USER_NAME_1>?', 'notes': [{'by': '<USER_NAME_1>'}]}
+    """
+    copy = _copy(value, 0)
+    _Run(None, "anonymize").strings(session, string_slots(copy, rules))
+    return copy
+
+
+def deanonymize_strings(session: PayloadSession, value: Any, rules: Mapping[str, Rule]) -> Any:
+    """The inverse of :func:`anonymize_strings`: a copy with the same strings restored."""
+    copy = _copy(value, 0)
+    _Run(None, "deanonymize").strings(session, string_slots(copy, rules))
+    return copy
+
+
+def _in_order(values: list[str]) -> Callable[[str], str]:
+    """A ``replace`` for :func:`rewrite_json_strings` that gives ``values`` one after the other."""
+    it = iter(values)
+    return lambda _old: next(it)
+
+
+def _copy(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise PayloadError([Issue((), f"JSON nested deeper than {MAX_DEPTH} levels")])
+    if isinstance(value, Mapping):
+        return {k: _copy(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(v, depth + 1) for v in value]
+    return value

@@ -5,6 +5,11 @@ Required: ``connectorId``, ``persist`` (a boolean, or ``"true"``/``"false"``), `
 ``@timestamp`` and ``message.role`` in ``system | assistant | function | user | elastic``; a ``function_call``
 needs ``name`` and ``trigger`` (``assistant | user | elastic``). ``instructions`` items are strings or objects
 with ``text`` (``{id, text}`` today; ``{doc_id, text}`` and ``{id?, text, instruction_type}`` in older versions).
+
+The internal route the Kibana UI calls (``POST /internal/observability_ai_assistant/chat/complete``) also sends
+``screenContexts`` (what the user is looking at: a ``description``, ``data`` entries ``{name, description,
+value}`` whose value is any JSON, client-side ``actions``, a ``screenDescription``, ``starterPrompts``) and
+``scopes`` (``observability | search | all``); newer versions add ``isStream``. The public route ignores them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from anonymizer.payloads._validation import UNION_TAG, WireModel, bool_like, no_
 
 __all__ = [
     "Action",
+    "AssistantScope",
     "DisableFunctionsExcept",
     "FunctionCall",
     "FunctionTrigger",
@@ -25,12 +31,17 @@ __all__ = [
     "ObservabilityChatCompleteRequest",
     "ObservabilityMessage",
     "ObservabilityRole",
+    "ScreenContext",
+    "ScreenContextData",
+    "StarterPrompt",
 ]
 
 ObservabilityRole = Literal["system", "assistant", "function", "user", "elastic"]
 """The roles an observability message may have."""
 FunctionTrigger = Literal["assistant", "user", "elastic"]
 """Who triggered a function call."""
+AssistantScope = Literal["observability", "search", "all"]
+"""The solutions an assistant request is scoped to."""
 
 _OptStr = Annotated[str | None, no_null("string")]
 
@@ -89,6 +100,43 @@ class Action(WireModel):
     parameters: Annotated[dict[str, Any] | None, no_null("object")] = None
 
 
+_Scopes = Annotated[list[Annotated[AssistantScope, zod_enum(*get_args(AssistantScope))]] | None, no_null("array")]
+
+
+class ScreenContextData(WireModel):
+    """A piece of what the user is looking at (often a whole alert or document); ``value`` is any JSON."""
+
+    name: str
+    description: str
+    value: Any = None
+
+
+class StarterPrompt(WireModel):
+    """A prompt the UI offers to start a conversation with; ``icon`` is any JSON (an icon name, usually)."""
+
+    title: str
+    prompt: str
+    icon: Any = None
+    scopes: _Scopes = None
+
+
+class ScreenContext(WireModel):
+    """What the user's screen shows, sent along by the Kibana UI; every part is optional."""
+
+    description: _OptStr = None
+    data: Annotated[list[ScreenContextData] | None, no_null("array")] = None
+    actions: Annotated[list[Action] | None, no_null("array")] = None
+    screen_contexts: Annotated[list[ScreenContext] | None, no_null("array")] = Field(
+        default=None, alias="screenContexts"
+    )
+    scopes: _Scopes = None
+    is_stream: Annotated[bool | None, no_null("boolean")] = Field(default=None, alias="isStream")
+    screen_description: _OptStr = Field(default=None, alias="screenDescription")
+    starter_prompts: Annotated[list[StarterPrompt] | None, no_null("array")] = Field(
+        default=None, alias="starterPrompts"
+    )
+
+
 _STR = UNION_TAG + "string"
 _OBJ = UNION_TAG + "object"
 _BOOL = UNION_TAG + "boolean"
@@ -123,3 +171,8 @@ class ObservabilityChatCompleteRequest(WireModel):
     )
     instructions: Annotated[list[InstructionItem] | None, no_null("array")] = None
     actions: Annotated[list[Action] | None, no_null("array")] = None
+    screen_contexts: Annotated[list[ScreenContext] | None, no_null("array")] = Field(
+        default=None, alias="screenContexts"
+    )
+    scopes: _Scopes = None
+    is_stream: Annotated[bool | None, no_null("boolean")] = Field(default=None, alias="isStream")
