@@ -114,7 +114,6 @@ class Minter:
         Raises :class:`~anonymizer.errors.TokenError` when the strategy returns something other than a
         non-empty string, or gives no usable token in ``MAX_ATTEMPTS`` calls (or the same unusable one twice).
         """
-        self.expect(original)
         strategy = self._strategy
         tag = self._current_tag() if self._tagged else ""
 

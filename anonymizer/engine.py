@@ -471,7 +471,9 @@ class Session:
         token = self._by_original.get(original)
         if token is None:
             token = self._mint(original, field, None, kind == _JSON)
-        bound = self._kinds.get(token) or self._kinds.setdefault(token, _stored_kind(token, kind))
+            self._kinds[token] = bound = kind
+        else:
+            bound = self._kinds.get(token) or self._kinds.setdefault(token, _stored_kind(token, kind))
         if bound != kind:  # "1" and 1 both occur: each keeps its own token, so both come back typed
             token = self._variants.get((kind, original)) or next(
                 (t for t in self._more.get(original, ()) if self._kinds.get(t, _stored_kind(t, kind)) == kind), ""
