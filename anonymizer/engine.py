@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from ._freetext import FreeTextFinder, Span
-from ._literal import merge_spans
+from ._freetext import FreeTextFinder, Span, build
+from ._literal import fold, merge_spans
 from ._mint import Minter
 from .errors import (
     ArgumentTypeError,
@@ -26,7 +26,7 @@ from .errors import (
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped, uuid_tokens
-from .tokens import TokenStrategy, is_json_token, strategy_for
+from .tokens import TokenStrategy, is_json_token, strategy_for, token_label
 
 if TYPE_CHECKING:
     from .stream import StreamRestorer
@@ -204,6 +204,19 @@ class Session:
     def __repr__(self) -> str:
         return f"<Session: {len(self._replacements)} tokens>"
 
+    def case_variants(self) -> list[tuple[str, ...]]:
+        """Tokens whose originals differ only in case, grouped (each group in the order its tokens were bound).
+
+        An original met in free text in another case (``JDOE`` when ``jdoe`` is known) is hidden under a token
+        of its own, so that restoring gives back exactly the text that was sent; this tells which tokens stand
+        for one name. Holds tokens only, never originals; works on a resumed session too.
+        """
+        with self._lock:
+            groups: dict[str, dict[str, list[str]]] = {}
+            for token, original in self._replacements.items():
+                groups.setdefault(fold(original), {}).setdefault(original, []).append(token)
+        return [tuple(t for ts in g.values() for t in ts) for g in groups.values() if len(g) > 1]
+
     def merge_replacements(self, replacements: Mapping[str, str]) -> None:
         """Add a stored map (token -> original) to this session; existing tokens keep their originals.
 
@@ -321,7 +334,7 @@ class Session:
                     spans.append((f.start, f.end, token))
                 extra.append(spans)
             finder = self._free_text_finder() if self._engine._propagate else None
-            known = finder.spans_many(texts) if finder else [[] for _ in texts]
+            known = finder.spans_many(texts, self._variant_token) if finder else [[] for _ in texts]
         return [_apply(t, merge_spans(d, k)) for t, d, k in zip(texts, extra, known, strict=True)]
 
     def anonymize_obj(self, obj: Any) -> Any:
@@ -426,13 +439,19 @@ class Session:
         if self._shared:  # the current restorer holds the map: it stays as it was
             self._replacements = dict(self._replacements)
             self._shared = False
+            if self._finder is not None:
+                self._finder.retarget(self._replacements)
         self._replacements[token] = original
         first = self._by_original.setdefault(original, token)
         if first != token:
             self._more.setdefault(original, []).append(token)
         self._minter.bound(token, original)
         self._restorer = None
-        self._finder = None
+        finder = self._finder
+        if finder is not None:  # extended, never rebuilt
+            if len(original) >= self._engine._min_length:
+                finder.add(original)
+            finder.add(token, token=True)
         if self._rewritten:
             self._rewritten = {}
 
@@ -486,11 +505,16 @@ class Session:
     def _free_text_finder(self) -> FreeTextFinder:
         if self._finder is None:
             minimum = self._engine._min_length
-            self._finder = FreeTextFinder(
-                ((o, t) for o, t in self._by_original.items() if len(o) >= minimum),
-                self._replacements,
-            )
+            self._finder = build(self._by_original, self._replacements, minimum)
         return self._finder
+
+    def _variant_token(self, found: str, original: str) -> str:
+        """The token of ``found``, a case variant of ``original`` met in free text: a token of its own (so that
+        restoring gives back the text as it was), of the same class as the original's."""
+        token = self._by_original.get(found)
+        if token is None:
+            token = self._mint(found, None, token_label(self._by_original.get(original, "")))
+        return token
 
     def _propagate_into(self, kept: list[tuple[Any, Any, str, str]]) -> None:
         """Rewrite passed-through strings the walk found no cached rewrite for; cache the results."""
@@ -510,8 +534,8 @@ class Session:
                 cache[text] = text
         if not rest:
             return
-        finder = self._free_text_finder()
-        for (container, key, text, _), spans in zip(rest, finder.spans_many([r[2] for r in rest]), strict=True):
+        found = self._free_text_finder().spans_many([r[2] for r in rest], self._variant_token)
+        for (container, key, text, _), spans in zip(rest, found, strict=True):
             done = _apply(text, spans) if spans else text
             if len(text) <= _REWRITE_CACHE_TEXT:  # the cache's memory stays bounded
                 cache[text] = done

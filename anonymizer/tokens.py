@@ -56,6 +56,7 @@ __all__ = [
     "new_tag",
     "placeholder_parts",
     "strategy_for",
+    "token_label",
 ]
 
 # A conversation tag: three letters and three digits, alternating (``K7Q2X5``). Letters are upper case without
@@ -79,6 +80,20 @@ PLACEHOLDER_PATTERN = rf"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+(?:_{TAG_PATTERN})
 MASK_PATTERN = r"[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})"
 
 _PLACEHOLDER_PARTS = re.compile(rf"<([A-Z][A-Z0-9_]*?)_([0-9]+)(?:_({TAG_PATTERN}))?>\Z")
+
+
+def token_label(token: str) -> str | None:
+    """The class label of a typed token (a placeholder or a mask), else ``None``.
+
+    >>> token_label("<USER_NAME_1_K7Q2X5>"), token_label("HOST_NAME_" + "0" * 40), token_label("x")
+    ('USER_NAME', 'HOST_NAME', None)
+    """
+    parts = placeholder_parts(token) if token[:1] == "<" else None
+    if parts is not None:
+        return parts[0]
+    m = _MASK_HEX.search(token)
+    label = token[: m.start()] if m else ""
+    return label if label and _MASK_LABEL.fullmatch(label) else None
 
 
 def new_tag() -> str:
@@ -122,6 +137,7 @@ def _as_uuid(hex32: str) -> str:
 
 _UUID_FULL = re.compile(UUID_PATTERN + r"\Z")
 _MASK_HEX = re.compile(r"_([0-9a-f]{40}|[0-9a-f]{32})\Z")
+_MASK_LABEL = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def is_json_token(token: str) -> bool:
