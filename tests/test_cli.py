@@ -225,16 +225,28 @@ def test_encrypted_replacements_roundtrip_and_wrong_key_fails(tmp_path: Path) ->
 
 
 def test_failing_run_leaves_no_output_file(tmp_path: Path) -> None:
-    """A run that fails (replacements that do not match) leaves neither the output nor a temporary file."""
+    """A run that fails (a conversation with no replacements entry) leaves neither the output nor a temporary file."""
     redacted, replacements, _ = roundtrip(tmp_path, EXPORT)
-    shuffled = tmp_path / "shuffled.ndjson"
-    lines = redacted.read_text().splitlines()
-    shuffled.write_text("\n".join(reversed(lines)) + "\n")
+    truncated = tmp_path / "truncated.ndjson"
+    truncated.write_text("\n".join(replacements.read_text().splitlines()[:5]) + "\n")
     target = tmp_path / "sub"
     target.mkdir()
-    done = run("restore", shuffled, "-o", target / "restored.ndjson", "--replacements", replacements)
+    done = run("restore", redacted, "-o", target / "restored.ndjson", "--replacements", truncated)
     assert done.returncode == 4
+    assert b"has no entry in the replacements" in done.stderr
     assert list(target.iterdir()) == []
+
+
+def test_restore_pairs_conversations_by_id_not_position(tmp_path: Path) -> None:
+    """A redacted file in another order than its replacements (a shuffle) restores exactly, matched by id."""
+    redacted, replacements, _ = roundtrip(tmp_path, EXPORT)
+    shuffled = tmp_path / "shuffled.ndjson"
+    shuffled.write_text("\n".join(reversed(redacted.read_text().splitlines())) + "\n")
+    restored = tmp_path / "restored-shuffled.ndjson"
+    done = run("restore", shuffled, "-o", restored, "--replacements", replacements)
+    assert done.returncode == 0, done.stderr.decode()
+    assert ndjson(restored) == list(reversed(conversations()))
+    assert run("audit", shuffled, "--replacements", replacements).returncode == 0
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

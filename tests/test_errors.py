@@ -156,7 +156,7 @@ def test_detector_rule_errors_carry_the_rule_index() -> None:
 
 def test_unreadable_input_error_carries_its_line() -> None:
     """The CLI's reader says where a broken array stops as PayloadError.line (no message parsing)."""
-    from anonymizer._cli.formats import read_records
+    from anonymizer._export.formats import read_records
 
     data = b'[\n{"a": 1},\n{"a": ' + SECRET.encode() + b"}\n]"
     with pytest.raises(PayloadError) as caught:

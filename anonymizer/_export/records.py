@@ -15,14 +15,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from anonymizer.engine import Anonymizer, Session
 from anonymizer.errors import AnonymizerError, Issue, PayloadError, ReplacementsError
-from anonymizer.findings import Detector
 from anonymizer.payloads import Kind, anonymize_payload
-from anonymizer.policy import FieldPolicy
 
 from .formats import (
     Path,
@@ -36,41 +35,15 @@ from .formats import (
     string_leaves,
     text_slots,
 )
+from .originals import ExportOriginals
 
 __all__ = [
     "Finding",
-    "RedactConfig",
     "RedactResult",
     "Redactor",
     "audit_conversation",
     "restore_conversation",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class RedactConfig:
-    """Everything a redaction worker needs to build its engine (picklable; the key never leaves memory)."""
-
-    policy: Any = None  # the policy file's JSON, or None for Kibana's defaults
-    fields: tuple[str, ...] = ()
-    tokens: str = "uuid"
-    key: bytes | None = None
-    detect: bool = False
-    detect_model: str | None = None
-    pretty: bool = False
-
-    def engine(self) -> Anonymizer:
-        """The engine for this configuration (policy fields not listed are kept: records are not ECS data)."""
-        if self.policy is None:
-            policy = FieldPolicy.kibana_default(unknown="keep")
-        else:
-            policy = FieldPolicy.from_fields(self.policy, unknown="keep")
-        detectors: tuple[Detector, ...] = ()
-        if self.detect:
-            from anonymizer.detect import presidio
-
-            detectors = (presidio(model=self.detect_model),)
-        return Anonymizer(policy=policy, tokens=self.tokens, key=self.key, detectors=detectors)
 
 
 class RedactResult(NamedTuple):
@@ -85,13 +58,25 @@ class RedactResult(NamedTuple):
 
 
 class Redactor:
-    """Redacts records; built once per worker process (the engine, and any detector model, load once)."""
+    """Redacts records with one engine (built once per worker process: any detector model loads once).
 
-    def __init__(self, config: RedactConfig) -> None:
-        self.engine = config.engine()
+    ``export`` holds every original known anywhere in the export: each one found in a conversation is given a
+    token in that conversation too, so the redacted export holds none of them, whichever map named it.
+    """
+
+    def __init__(
+        self,
+        engine: Anonymizer,
+        *,
+        fields: tuple[str, ...] = (),
+        pretty: bool = False,
+        export: ExportOriginals | None = None,
+    ) -> None:
+        self.engine = engine
         self.restore_engine = Anonymizer()
-        self.fields = config.fields
-        self.pretty = config.pretty
+        self.fields = fields
+        self.pretty = pretty
+        self.export = export
 
     def __call__(self, item: tuple[int, bytes | str]) -> RedactResult:
         line, raw = item
@@ -130,6 +115,10 @@ class Redactor:
         try:
             mapping, form, position, count = replacements_of(conv)
             session = self.engine.session(replacements=mapping)
+            if self.export is not None:
+                known = set(mapping.values())
+                for original in sorted(self.export.found_in(conv) - known):  # sorted: the same tokens every run
+                    session.token_for(original)
             out = anonymize_payload(session, _view(conv, ident, mapping), Kind.CONVERSATION)
         except PayloadError as exc:
             raise PayloadError([Issue((*path, *i.path), i.message) for i in exc.issues], kind=exc.kind) from None
@@ -185,8 +174,12 @@ def _set(record: Any, path: Path, value: Any) -> None:
 
 
 def _json_reason(exc: ValueError) -> str:
-    # orjson and json both say where ("line 1 column 5 (char 4)"), never what.
-    return str(exc).split("\n", 1)[0][:200]
+    """What is wrong and at which character of the record; the parser's own line and column are dropped (they
+    count the line break that ends an NDJSON record as a line of its own)."""
+    text = str(exc).split("\n", 1)[0][:200]
+    what, _, where = text.partition(": line ")
+    char = re.search(r"\(char (\d+)\)", where)
+    return f"{what} at character {int(char.group(1)) + 1} of the record" if char else text
 
 
 def restore_conversation(
@@ -202,7 +195,11 @@ def restore_conversation(
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """An audit finding: where (JSON path), what (``leak`` or ``unknown``) and the token (never an original)."""
+    """An audit finding: where (JSON path), what and the token (never an original).
+
+    ``kind`` is ``leak`` (an original of this conversation is present), ``foreign`` (an original that another
+    conversation of the export gave ``token`` is present) or ``unknown`` (a token that does not resolve).
+    """
 
     path: tuple[str | int, ...]
     kind: str
@@ -213,16 +210,27 @@ class Finding:
         where = Issue(self.path, "").json_path
         if self.kind == "leak":
             return f"{where}: original of token {self.token} is present"
+        if self.kind == "foreign":
+            return f"{where}: original of token {self.token} (another conversation's) is present"
         return f"{where}: token {self.token} does not resolve in this conversation"
 
 
-def audit_conversation(session: Session, conv: dict[str, Any], path: Path) -> list[Finding]:
-    """Leaked originals anywhere in a redacted conversation, and unresolved tokens in its free text."""
+def audit_conversation(
+    session: Session, conv: dict[str, Any], path: Path, export: ExportOriginals | None = None
+) -> list[Finding]:
+    """Leaked originals anywhere in a redacted conversation, and unresolved tokens in its free text.
+
+    With ``export``, an original of any conversation of the export found here is a leak too.
+    """
     findings: list[Finding] = []
-    replacements = session.replacements
     by_original: dict[str, str] = {}
-    for token, original in replacements.items():
+    for token, original in session.replacements.items():
         by_original.setdefault(original, token)
+    foreign: dict[str, str] = {}  # a token bound here for another conversation's original -> that one's token
+    if export is not None:
+        for original in sorted(export.found_in(conv) - by_original.keys()):
+            foreign[session.token_for(original)] = export.token_of(original) or "?"
+    replacements = session.replacements
     leaves = list(string_leaves(conv))
     hidden = session.anonymize_texts([text for _, text in leaves])
     for (where, text), after in zip(leaves, hidden, strict=True):
@@ -231,9 +239,10 @@ def audit_conversation(session: Session, conv: dict[str, Any], path: Path) -> li
         elif after != text:
             for token in replacements:
                 if after.count(token) > text.count(token):
-                    findings.append(Finding((*path, *where), "leak", token))
+                    kind = "foreign" if token in foreign else "leak"
+                    findings.append(Finding((*path, *where), kind, foreign.get(token, token)))
     for where, text in text_slots(conv):
         for event in session.restore(text).report.events:
-            if event.kind in ("unknown", "ambiguous"):
+            if event.kind in ("unknown", "ambiguous") and event.found not in foreign:
                 findings.append(Finding((*path, *where), "unknown", event.found))
     return findings

@@ -1,4 +1,4 @@
-"""Files of the CLI: inputs (gzip sniffed), atomic outputs, key files and the replacements file.
+"""Files of an export: inputs (gzip sniffed), atomic outputs and the replacements file.
 
 The replacements file is NDJSON: a header line, then one entry per conversation, in the order of the redacted
 output. Plain header: ``{"anonymizer": "replacements", "version": 1, "cipher": null}``. Encrypted header::
@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -27,27 +28,36 @@ from typing import IO, Any
 import orjson
 
 from anonymizer._install import install_hint
+from anonymizer.errors import AnonymizerError, ConfigError
 
 __all__ = [
     "AtomicOutput",
-    "CliFailure",
+    "ExportFileError",
     "ReplacementsReader",
     "ReplacementsWriter",
+    "commit_together",
     "open_input",
-    "read_key",
+    "read_secret",
+    "sweep_partials",
 ]
 
+#: The shortest secret a key file may hold (surrounding whitespace is not counted).
+MIN_KEY_BYTES = 16
+
 _GZIP_MAGIC = b"\x1f\x8b"
-_MIN_KEY_BYTES = 16
 _HKDF_INFO = b"anonymizer replacements v1"
 _AAD = b"anonymizer-replacements:"
 _CHECK = b"anonymizer"
 
 
-class CliFailure(Exception):
-    """A run cannot go on: ``message`` is for the user (never a sensitive value), ``code`` the exit status."""
+class ExportFileError(AnonymizerError):
+    """A file of an export cannot be used (unreadable, not what it claims to be, a key that does not fit it).
 
-    def __init__(self, message: str, code: int) -> None:
+    The message names the file, never its content; ``code`` is the exit status the command line gives it
+    (2: a usage problem such as a missing key, 4: an input/output problem).
+    """
+
+    def __init__(self, message: str, code: int = 4) -> None:
         super().__init__(message)
         self.code = code
 
@@ -94,14 +104,15 @@ class _Prefixed(io.RawIOBase):
 class Input:
     """An opened input: ``stream`` (decompressed bytes, buffered), ``head`` (its first bytes), progress figures."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, raw: IO[bytes] | None = None) -> None:
         self.path = path
-        try:
-            raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-        except OSError as exc:
-            raise CliFailure(f"cannot open {path}: {exc.strerror}", 4) from None
+        if raw is None:
+            try:
+                raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise ExportFileError(f"cannot open {path}: {exc.strerror}", 4) from None
         self._raw = raw
-        self.size = 0 if path == "-" else os.fstat(raw.fileno()).st_size
+        self.size = 0 if path == "-" and raw is sys.stdin.buffer else os.fstat(raw.fileno()).st_size
         self._counter = _Counting(raw)
         counted = io.BufferedReader(self._counter, 1 << 16)
         data: IO[bytes] = counted
@@ -124,16 +135,53 @@ class Input:
             self._raw.close()
 
 
-def open_input(path: str) -> Input:
-    """Open ``path`` (``-`` is stdin) for reading; gzip is recognised by its magic bytes."""
-    return Input(path)
+def open_input(path: str, raw: IO[bytes] | None = None) -> Input:
+    """Open ``path`` (``-`` is stdin) for reading, or read ``raw`` (named ``path``); gzip is recognised by its
+    magic bytes."""
+    return Input(path, raw)
+
+
+def sweep_partials(path: str) -> int:
+    """Delete the temporary files of ``path`` left by runs that died (``kill -9``, a crash); returns how many.
+
+    A temporary file is ``.<name>.<pid>.<random>.partial`` next to its target; it is stale when no process
+    with that id is alive (files of older versions, without an id, are always stale).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(os.path.basename(path))}\.(?:(\d+)\.)?[a-z0-9_]+\.partial")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    swept = 0
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or (match.group(1) and _alive(int(match.group(1)))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
+            swept += 1
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 class AtomicOutput:
     """A file written to a temporary name next to its target and renamed into place by :meth:`commit`.
 
     ``-`` writes to stdout directly. A ``.gz`` target is gzip-compressed. :meth:`discard` removes
-    the temporary file, so a failed run never leaves a file that looks complete.
+    the temporary file, so a failed run never leaves a file that looks complete; temporary files that runs
+    killed outright left behind are swept when the next run writes the same target.
     The file gets the usual mode (``0o666`` less the umask) unless ``private`` (owner only: replacements).
     """
 
@@ -146,10 +194,12 @@ class AtomicOutput:
             self.stream: IO[bytes] = sys.stdout.buffer
             return
         directory = os.path.dirname(os.path.abspath(path))
+        sweep_partials(path)
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory)
+            prefix = f".{os.path.basename(path)}.{os.getpid()}."
+            fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=directory)
         except OSError as exc:
-            raise CliFailure(f"cannot write {path}: {exc.strerror}", 4) from None
+            raise ExportFileError(f"cannot write {path}: {exc.strerror}", 4) from None
         self._file = os.fdopen(fd, "wb")
         self.stream = self._file
         if path.endswith(".gz"):
@@ -173,6 +223,12 @@ class AtomicOutput:
         os.replace(self._tmp, self.path)
         self._tmp = None
 
+    def remove(self) -> None:
+        """Delete the file moved into place by :meth:`commit` (undoes a commit whose partner could not follow)."""
+        if self._tmp is None and self.path != "-":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
     def discard(self) -> None:
         """Close and delete the temporary file (no-op after :meth:`commit`)."""
         if self._tmp is None:
@@ -188,15 +244,36 @@ class AtomicOutput:
         self._tmp = None
 
 
-def read_key(path: str, what: str) -> bytes:
-    """The secret in a key file: its bytes with surrounding whitespace stripped, at least 16 of them."""
+def commit_together(outputs: list[AtomicOutput]) -> None:
+    """Move files into place in the order given (replacements first); if one fails, remove those already moved.
+
+    A reader never finds a redacted file whose replacements are missing; a failure leaves none of them.
+    """
+    done: list[AtomicOutput] = []
+    try:
+        for f in outputs:
+            f.commit()
+            done.append(f)
+    except BaseException:
+        for f in done:
+            f.remove()
+        for f in outputs:
+            f.discard()
+        raise
+
+
+def read_secret(path: str, what: str = "key") -> bytes:
+    """The secret in a key file: its bytes with surrounding whitespace stripped, at least 16 of them.
+
+    Raises :class:`~anonymizer.errors.ConfigError` naming the file, never its content.
+    """
     try:
         with open(path, "rb") as f:
             key = f.read().strip()
     except OSError as exc:
-        raise CliFailure(f"cannot read the {what} file {path}: {exc.strerror}", 2) from None
-    if len(key) < _MIN_KEY_BYTES:
-        raise CliFailure(f"the {what} file {path} must hold at least {_MIN_KEY_BYTES} bytes of secret", 2)
+        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"the {what} file {path} must hold at least {MIN_KEY_BYTES} bytes of secret")
     return key
 
 
@@ -211,7 +288,7 @@ def _aead(secret: bytes, salt: bytes) -> Any:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError:  # pragma: no cover - depends on the installation
-        raise CliFailure(f"encryption needs the 'cryptography' package: {install_hint('cli')}", 2) from None
+        raise ExportFileError(f"encryption needs the 'cryptography' package: {install_hint('cli')}", 2) from None
     return AESGCM(_aes_key(secret, salt))
 
 
@@ -240,6 +317,16 @@ class ReplacementsWriter:
         self._out.write((base64.b64encode(self._seal(entry)) if self._aead else entry) + b"\n")
 
 
+def _b64decode(value: Any, least: int) -> bytes:
+    """Strict base64 of at least ``least`` bytes; ``ValueError`` otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    data = base64.b64decode(value, validate=True)
+    if len(data) < least:
+        raise ValueError("too short")
+    return data
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -259,21 +346,27 @@ class ReplacementsReader:
             header = None
         if not isinstance(header, dict) or header.get("anonymizer") != "replacements":
             self.close()
-            raise CliFailure(f"{path} is not a replacements file written by 'anonymizer redact'", 4)
+            raise ExportFileError(f"{path} is not a replacements file written by 'anonymizer redact'", 4)
         if header.get("cipher") is not None:
             if header.get("cipher") != "AES-256-GCM" or header.get("kdf") != "HKDF-SHA256":
                 self.close()
-                raise CliFailure(f"{path}: unsupported cipher", 4)
+                raise ExportFileError(f"{path}: unsupported cipher", 4)
             if key is None:
                 self.close()
-                raise CliFailure(f"{path} is encrypted: give its key with --decrypt-key-file", 2)
-            self._aead = _aead(key, base64.b64decode(header["salt"]))
-            if self._open(base64.b64decode(header["check"])) != _CHECK:
+                raise ExportFileError(f"{path} is encrypted: give its key with --decrypt-key-file", 2)
+            try:
+                salt, check = _b64decode(header.get("salt"), 16), _b64decode(header.get("check"), 12 + 16)
+            except ValueError:
                 self.close()
-                raise CliFailure(f"cannot decrypt {path}: wrong key", 4)
+                damaged = f"{path}: the header is damaged (its salt or key check is not valid)"
+                raise ExportFileError(damaged, 4) from None
+            self._aead = _aead(key, salt)
+            if self._open(check) != _CHECK:
+                self.close()
+                raise ExportFileError(f"cannot decrypt {path}: wrong key or damaged header", 4)
         elif key is not None:
             self.close()
-            raise CliFailure(f"{path} is not encrypted, but --decrypt-key-file was given", 2)
+            raise ExportFileError(f"{path} is not encrypted, but --decrypt-key-file was given", 2)
 
     def _open(self, sealed: bytes) -> bytes | None:
         from cryptography.exceptions import InvalidTag
@@ -296,13 +389,13 @@ class ReplacementsReader:
                 except ValueError:
                     data = None
             if data is None:
-                raise CliFailure(f"cannot decrypt {self.path} entry {self._line}: wrong key or damaged file", 4)
+                raise ExportFileError(f"cannot decrypt {self.path} entry {self._line}: wrong key or damaged file", 4)
             try:
                 entry = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise CliFailure(f"{self.path}: entry {self._line} is not valid JSON", 4) from None
+                raise ExportFileError(f"{self.path}: entry {self._line} is not valid JSON", 4) from None
             if not isinstance(entry, dict) or not isinstance(entry.get("replacements"), dict):
-                raise CliFailure(f"{self.path}: entry {self._line} is not a replacements entry", 4)
+                raise ExportFileError(f"{self.path}: entry {self._line} is not a replacements entry", 4)
             yield entry
 
     def close(self) -> None:
