@@ -25,7 +25,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._export.originals import originals_of_record
-from .batch import BatchConfig, ExportOriginals, Redacted, ShardSummary, redact_lines, redact_pandas, write_shard
+from .batch import (
+    BatchConfig,
+    ExportOriginals,
+    Redacted,
+    ShardSummary,
+    redact_lines,
+    redact_pandas,
+    shard_paths,
+    write_shard,
+)
 
 if TYPE_CHECKING:
     import dask.bag
@@ -84,8 +93,7 @@ def redact(
 
     ``originals`` defaults to :func:`collect_originals` of ``data``. Lazy: nothing runs until you compute or write.
     """
-    config.check_distributed()
-    config.engine()  # a bad key or policy fails here, with its own message
+    config.check_distributed()  # a bad key or policy fails here, with its own message
     export = originals if originals is not None else collect_originals(data, column)
     shared = _shared(export)
     if _is_bag(data):
@@ -98,18 +106,11 @@ def redact(
 
 def _write_part(
     lines: Iterable[Any], root: str, index: int, config: BatchConfig, originals: ExportOriginals, encrypt: str | None
-) -> tuple[int, int, int, int]:
-    name = f"part-{index:05d}.ndjson"
-    summary = write_shard(
-        (line if isinstance(line, str | bytes) else "" for line in lines),
-        os.path.join(root, "redacted", name),
-        os.path.join(root, "replacements", name),
-        config,
-        originals=originals,
-        reject_path=os.path.join(root, "rejects", name),
-        encrypt_key_file=encrypt,
-    )
-    return (summary.records, summary.conversations, summary.tokens, summary.rejects)
+) -> tuple[int, ...]:
+    redacted, replacements, rejects = shard_paths(root, index)
+    texts = (line if isinstance(line, str | bytes) else "" for line in lines)
+    return tuple(write_shard(texts, redacted, replacements, config, originals=originals, reject_path=rejects,
+                             encrypt_key_file=encrypt))  # fmt: skip
 
 
 def write_shards(
@@ -126,12 +127,8 @@ def write_shards(
     from dask import compute, delayed
 
     config.check_distributed()
-    config.engine()
     export = originals if originals is not None else collect_originals(data, column)
-    shared = _shared(export)
-    root = os.fspath(path)
-    for sub in ("redacted", "replacements", "rejects"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    root, shared = os.fspath(path), _shared(export)
     encrypt = os.fspath(encrypt_key_file) if encrypt_key_file is not None else None
     parts = _lines(data, column).to_delayed()
     tasks = [delayed(_write_part)(part, root, i, config, shared, encrypt) for i, part in enumerate(parts)]

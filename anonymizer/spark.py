@@ -32,7 +32,15 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._export.originals import originals_of_record
-from .batch import BatchConfig, ExportOriginals, ShardSummary, redact_arrow, reject_arrow_type, write_shard
+from .batch import (
+    BatchConfig,
+    ExportOriginals,
+    ShardSummary,
+    redact_arrow,
+    reject_arrow_type,
+    shard_paths,
+    write_shard,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -69,8 +77,7 @@ def redact(
     from pyspark.sql.pandas.types import from_arrow_type
     from pyspark.sql.types import StringType, StructField, StructType
 
-    config.check_distributed()
-    config.engine()  # a bad key or policy fails here, on the driver, with its own message
+    config.check_distributed()  # a bad key or policy fails here, on the driver, with its own message
     export = originals if originals is not None else collect_originals(df, column)
     shared = df.sparkSession.sparkContext.broadcast(export)
     kept = [field for field in df.schema.fields if field.name != column]
@@ -107,26 +114,16 @@ def write_shards(
     ``rejects/part-NNNNN.ndjson``.
     """
     config.check_distributed()
-    config.engine()
     export = originals if originals is not None else collect_originals(df, column)
     shared = df.sparkSession.sparkContext.broadcast(export)
     root = os.fspath(path)
-    for sub in ("redacted", "replacements", "rejects"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
     encrypt = os.fspath(encrypt_key_file) if encrypt_key_file is not None else None
 
-    def shard(index: int, rows: Iterable[Any]) -> Iterator[tuple[int, int, int, int]]:
-        name = f"part-{index:05d}.ndjson"
-        summary = write_shard(
-            (row[0] or "" for row in rows),
-            os.path.join(root, "redacted", name),
-            os.path.join(root, "replacements", name),
-            config,
-            originals=shared.value,
-            reject_path=os.path.join(root, "rejects", name),
-            encrypt_key_file=encrypt,
-        )
-        yield tuple(summary)  # type: ignore[misc]
+    def shard(index: int, rows: Iterable[Any]) -> Iterator[tuple[int, ...]]:
+        redacted, replacements, rejects = shard_paths(root, index)
+        lines = (row[0] or "" for row in rows)
+        yield tuple(write_shard(lines, redacted, replacements, config, originals=shared.value, reject_path=rejects,
+                                encrypt_key_file=encrypt))  # fmt: skip
 
     totals = df.select(column).rdd.mapPartitionsWithIndex(shard).collect()
     return ShardSummary(*(sum(t[i] for t in totals) for i in range(4)))

@@ -8,11 +8,13 @@ names, so export-wide hiding is exercised too.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-__all__ = ["by_conversation", "export_lines"]
+__all__ = ["by_conversation", "cli_redaction", "export_lines"]
 
 
 def _token(i: int, k: int) -> str:
@@ -84,3 +86,19 @@ def by_conversation(redacted: Iterable[str], entries: Iterable[str]) -> dict[str
             ids = [record.get("_id") or record["id"]]
         out[ids[0]] = (record, [by_id.get(i) for i in ids])
     return out
+
+
+def cli_redaction(folder: Path, records: int) -> dict[str, Path]:
+    """Write the export of ``records`` lines and a key under ``folder``, and redact it with the CLI (keyed tokens).
+
+    Returns the paths: ``source``, ``key``, ``out`` (redacted), ``repl`` (replacements) and ``folder``.
+    """
+    from test_cli import run
+
+    source, key = folder / "export.ndjson", folder / "token.key"
+    source.write_text("\n".join(export_lines(records)) + "\n")
+    key.write_bytes(os.urandom(32).hex().encode())
+    out, repl = folder / "cli.ndjson", folder / "cli-repl.ndjson"
+    done = run("redact", source, "-o", out, "--replacements-out", repl, "--tokens", "keyed", "--key-file", key)
+    assert done.returncode == 0, done.stderr.decode()
+    return {"source": source, "key": key, "out": out, "repl": repl, "folder": folder}

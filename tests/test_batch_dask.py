@@ -4,13 +4,12 @@ DataFrame, shards that the CLI restores and audits. One cluster for the module."
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_export import by_conversation, export_lines
+from batch_export import by_conversation, cli_redaction, export_lines
 from test_cli import run
 
 from anonymizer.batch import BatchConfig
@@ -34,14 +33,7 @@ def client() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The generated export, a key, and the CLI's redaction of it with keyed tokens."""
-    folder = tmp_path_factory.mktemp("dask-export")
-    source, key = folder / "export.ndjson", folder / "token.key"
-    source.write_text("\n".join(export_lines(RECORDS)) + "\n")
-    key.write_bytes(os.urandom(32).hex().encode())
-    out, repl = folder / "cli.ndjson", folder / "cli-repl.ndjson"
-    done = run("redact", source, "-o", out, "--replacements-out", repl, "--tokens", "keyed", "--key-file", key)
-    assert done.returncode == 0, done.stderr.decode()
-    return {"source": source, "key": key, "out": out, "repl": repl, "folder": folder}
+    return cli_redaction(tmp_path_factory.mktemp("dask-export"), RECORDS)
 
 
 def _want(export: dict[str, Path]) -> dict[str, tuple[Any, Any]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_export import by_conversation, export_lines
+from batch_export import by_conversation, cli_redaction, export_lines
 from test_cli import run
 
 from anonymizer.batch import BatchConfig
@@ -45,14 +45,7 @@ def spark() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The generated export, a key, and the CLI's redaction of it with keyed tokens."""
-    folder = tmp_path_factory.mktemp("spark-export")
-    source, key = folder / "export.ndjson", folder / "token.key"
-    source.write_text("\n".join(export_lines(RECORDS)) + "\n")
-    key.write_bytes(os.urandom(32).hex().encode())
-    out, repl = folder / "cli.ndjson", folder / "cli-repl.ndjson"
-    done = run("redact", source, "-o", out, "--replacements-out", repl, "--tokens", "keyed", "--key-file", key)
-    assert done.returncode == 0, done.stderr.decode()
-    return {"source": source, "key": key, "out": out, "repl": repl, "folder": folder}
+    return cli_redaction(tmp_path_factory.mktemp("spark-export"), RECORDS)
 
 
 def test_spark_redact_equals_the_cli(spark: Any, export: dict[str, Path]) -> None:
