@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import ahocorasick_rs
 
-__all__ = ["LiteralMatcher", "merge_spans"]
+__all__ = ["LiteralMatcher", "fold", "merge_spans"]
 
 Match = tuple[int, int, int]  # (index into patterns, start, end) in str indices
 
@@ -68,6 +68,14 @@ class LiteralMatcher:
             self._regex = re.compile("|".join(re.escape(p) for p in ordered))
         index = self._index
         return [(index[m.group()], m.start(), m.end()) for m in self._regex.finditer(text)]
+
+
+def fold(text: str) -> str:
+    """Lower case, one character at a time: every character keeps its index, and no character's case depends
+    on its neighbours (``str.lower`` turns a final Σ into ς), so a text and its pieces fold alike."""
+    if text.isascii():
+        return text.lower()
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
 
 
 _S = TypeVar("_S", bound=tuple[int, int, *tuple[object, ...]])

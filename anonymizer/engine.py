@@ -7,13 +7,14 @@ HTTP, CLIs or pydantic; the payload adapters, stream restorers, CLI and proxy ar
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from ._freetext import FreeTextFinder, Span
-from ._literal import merge_spans
+from ._freetext import FreeTextFinder, Span, build
+from ._literal import fold, merge_spans
 from .errors import (
     ArgumentTypeError,
     ConfigError,
@@ -209,6 +210,19 @@ class Session:
     def __repr__(self) -> str:
         return f"<Session: {len(self._replacements)} tokens>"
 
+    def case_variants(self) -> list[tuple[str, ...]]:
+        """Tokens whose originals differ only in case, grouped (each group in the order its tokens were bound).
+
+        An original met in free text in another case (``JDOE`` when ``jdoe`` is known) is hidden under a token
+        of its own, so that restoring gives back exactly the text that was sent; this tells which tokens stand
+        for one name. Holds tokens only, never originals; works on a resumed session too.
+        """
+        with self._lock:
+            groups: dict[str, dict[str, list[str]]] = {}
+            for token, original in self._replacements.items():
+                groups.setdefault(fold(original), {}).setdefault(original, []).append(token)
+        return [tuple(t for ts in g.values() for t in ts) for g in groups.values() if len(g) > 1]
+
     def merge_replacements(self, replacements: Mapping[str, str]) -> None:
         """Add a stored map (token -> original) to this session; existing tokens keep their originals.
 
@@ -323,7 +337,7 @@ class Session:
                     spans.append((f.start, f.end, token))
                 extra.append(spans)
             finder = self._free_text_finder() if self._engine._propagate else None
-            known = finder.spans_many(texts) if finder else [[] for _ in texts]
+            known = finder.spans_many(texts, self._variant_token) if finder else [[] for _ in texts]
         return [_apply(t, merge_spans(d, k)) for t, d, k in zip(texts, extra, known, strict=True)]
 
     def anonymize_obj(self, obj: Any) -> Any:
@@ -426,6 +440,8 @@ class Session:
         if self._shared:  # the current restorer holds the map: it stays as it was
             self._replacements = dict(self._replacements)
             self._shared = False
+            if self._finder is not None:
+                self._finder.retarget(self._replacements)
         self._replacements[token] = original
         first = self._by_original.setdefault(original, token)
         if first != token:
@@ -436,7 +452,11 @@ class Session:
         if token[0] == "<":
             _count_placeholder(self._counters, token)
         self._restorer = None
-        self._finder = None
+        finder = self._finder
+        if finder is not None:  # extended, never rebuilt
+            if len(original) >= self._engine._min_length:
+                finder.add(original)
+            finder.add(token, token=True)
         if self._rewritten:
             self._rewritten = {}
 
@@ -516,11 +536,16 @@ class Session:
     def _free_text_finder(self) -> FreeTextFinder:
         if self._finder is None:
             minimum = self._engine._min_length
-            self._finder = FreeTextFinder(
-                ((o, t) for o, t in self._by_original.items() if len(o) >= minimum),
-                self._replacements,
-            )
+            self._finder = build(self._by_original, self._replacements, minimum)
         return self._finder
+
+    def _variant_token(self, found: str, original: str) -> str:
+        """The token of ``found``, a case variant of ``original`` met in free text: a token of its own (so that
+        restoring gives back the text as it was), of the same class as the original's."""
+        token = self._by_original.get(found)
+        if token is None:
+            token = self._mint(found, None, _token_class(self._by_original.get(original, "")))
+        return token
 
     def _propagate_into(self, kept: list[tuple[Any, Any, str, str]]) -> None:
         """Rewrite passed-through strings the walk found no cached rewrite for; cache the results."""
@@ -540,8 +565,8 @@ class Session:
                 cache[text] = text
         if not rest:
             return
-        finder = self._free_text_finder()
-        for (container, key, text, _), spans in zip(rest, finder.spans_many([r[2] for r in rest]), strict=True):
+        found = self._free_text_finder().spans_many([r[2] for r in rest], self._variant_token)
+        for (container, key, text, _), spans in zip(rest, found, strict=True):
             done = _apply(text, spans) if spans else text
             if len(text) <= _REWRITE_CACHE_TEXT:  # the cache's memory stays bounded
                 cache[text] = done
@@ -754,6 +779,15 @@ def _well_formed(replacements: Mapping[str, str]) -> bool | None:
     except TypeError:
         return None
     return None if "" in replacements else plain
+
+
+_CLASS_RE = re.compile(r"<([A-Z][A-Z0-9_]*)_[0-9]+>|([A-Z][A-Z0-9_]*)_[0-9a-f]{32,40}")
+
+
+def _token_class(token: str) -> str | None:
+    """The class label of a typed token (``<USER_NAME_1>``, ``USER_NAME_<hex>``), else ``None``."""
+    m = _CLASS_RE.fullmatch(token)
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def _count_placeholder(counters: dict[str, int], token: str) -> None:

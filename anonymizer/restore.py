@@ -29,6 +29,7 @@ from itertools import islice
 from typing import Literal
 
 from ._literal import LiteralMatcher, merge_spans
+from ._literal import fold as _fold
 from .errors import ArgumentTypeError
 
 __all__ = [
@@ -117,14 +118,6 @@ def _bare_uuid_spans(text: str, start: int, end: int, open_left: bool, open_righ
             spans.append((pos, pos + 32))
         pos += len(piece) + 1
     return spans
-
-
-def _fold(text: str) -> str:
-    """Lower case, one character at a time: every character keeps its index, and no character's case depends
-    on its neighbours (``str.lower`` turns a final Σ into ς), so a text and its pieces fold alike."""
-    if text.isascii():
-        return text.lower()
-    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
 
 
 def _lower_same_length(text: str) -> str:

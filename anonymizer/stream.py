@@ -70,6 +70,7 @@ __all__ = [
     "SecurityNdjsonRestorer",
     "StreamRestorer",
     "TextStreamRestorer",
+    "error_event",
     "restore_aiter",
     "restore_iter",
     "restorer_for",
@@ -994,6 +995,23 @@ def restorer_for(restorer: Restorer, fmt: str, *, report: bool = True) -> Stream
     if cls is None:
         raise StreamError(f"unknown stream format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return cls(restorer, report=report)
+
+
+def error_event(fmt: str, flushed: bytes, message: str) -> bytes:
+    """What a stream of ``fmt`` says when it fails mid-way, in Kibana's own words, to append after ``flushed``
+    (the last bytes sent): ``chatCompletionError`` for observability NDJSON, an ``error`` event then ``[DONE]``
+    for OpenAI SSE, nothing for the formats that have no error event (security NDJSON, text).
+
+    >>> error_event("observability.ndjson", b"", "cut")
+    b'{"error":{"message":"cut","code":"internalError"},"type":"chatCompletionError"}\\n'
+    """
+    sep = b"" if not flushed or flushed.endswith(b"\n") else b"\n"
+    if fmt == "observability.ndjson":
+        event = {"error": {"message": message, "code": "internalError"}, "type": "chatCompletionError"}
+        return sep + orjson.dumps(event) + b"\n"
+    if fmt == "openai.sse":
+        return sep + b"\ndata: " + orjson.dumps({"error": {"message": message}}) + b"\n\ndata: [DONE]\n\n"
+    return b""
 
 
 def restore_iter(stream: StreamRestorer, chunks: Iterable[bytes]) -> Iterator[bytes]:

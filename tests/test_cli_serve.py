@@ -1,20 +1,30 @@
-"""`anonymizer serve`: the proxy started from the installed command answers its health check on loopback."""
+"""`anonymizer serve`: the installed command on loopback: health, exit codes, detection end to end."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+
+from anonymizer.proxy.testing import KibanaStandIn, serve_in_thread
 
 # the command installed beside this interpreter (a virtualenv's), else the one on PATH
 _BESIDE = Path(sys.executable).with_name("anonymizer")
 ANONYMIZER = str(_BESIDE) if _BESIDE.exists() else shutil.which("anonymizer")
+pytestmark = pytest.mark.skipif(ANONYMIZER is None, reason="the anonymizer command is not installed")
+CHAT = "/api/security_ai_assistant/chat/complete"
+AUTH = {"Authorization": "ApiKey c2VydmU6dGVzdA==", "kbn-xsrf": "true"}
 
 
 def _free_port() -> int:
@@ -23,33 +33,66 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.skipif(ANONYMIZER is None, reason="the anonymizer command is not installed")
-def test_serve_starts_and_reports_health(tmp_path: object) -> None:
-    """`anonymizer serve` listens on loopback and its health endpoint answers 200 with the store status."""
+@contextmanager
+def serve(*options: str, upstream: str = "http://127.0.0.1:9") -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start `anonymizer serve` on a free port; yield it once live; stop it (bounded) at the end."""
     assert ANONYMIZER is not None
     port = _free_port()
-    proc = subprocess.Popen(
-        [ANONYMIZER, "serve", "--upstream", "http://127.0.0.1:9", "--port", str(port), "--store", "memory:"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    command = [ANONYMIZER, "serve", "--upstream", upstream, "--port", str(port), "--store", "memory:", *options]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        response = None
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # bounded polling for the start of the server
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/_anonymizer/health", timeout=2)
+                httpx.get(url + "/_anonymizer/live", timeout=2, trust_env=False)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None:
                     break
                 time.sleep(0.1)
-        assert response is not None, proc.stderr.read().decode() if proc.stderr else "no output"
-        assert response.status_code == 200
-        assert response.json()["status"] == "ok"
+        yield proc, url
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.kill()
         proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_serve_starts_and_reports_health() -> None:
+    """`anonymizer serve` listens on loopback: live (200), not ready while its upstream is down (503)."""
+    with serve() as (_, url):
+        live = httpx.get(url + "/_anonymizer/live", timeout=5, trust_env=False)
+        ready = httpx.get(url + "/_anonymizer/ready", timeout=10, trust_env=False)
+        assert live.status_code == 200 and live.json() == {"status": "ok"}
+        assert ready.status_code == 503 and ready.json()["upstream"] == "unreachable"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_serve_exit_codes_on_signals(sig: signal.Signals, code: int) -> None:
+    """SIGTERM ends `serve` with 143 and SIGINT with 130, after a graceful shutdown."""
+    with serve() as (proc, _):
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == code
+
+
+def test_serve_exit_code_on_a_busy_port() -> None:
+    """A port already in use ends `serve` with 3, and the log says why."""
+    assert ANONYMIZER is not None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        done = subprocess.run(
+            [ANONYMIZER, "serve", "--upstream", "http://127.0.0.1:9", "--port", port, "--store", "memory:"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 3
+    assert b"address already in use" in done.stderr
+    assert b"\x1b[" not in done.stderr  # JSON lines, no terminal colours
 
 
 def test_serve_rejects_a_bad_store_url() -> None:
@@ -63,3 +106,28 @@ def test_serve_rejects_a_bad_store_url() -> None:
     )
     assert done.returncode == 2
     assert b"--store" in done.stderr
+
+
+def test_serve_detect_hides_a_phone_number_end_to_end() -> None:
+    """`serve --detect`: a phone number no policy names, in a new conversation, never reaches the upstream and
+    comes back restored."""
+    kibana = KibanaStandIn()
+    with (
+        serve_in_thread(kibana.app()) as upstream,
+        serve("--detect", "--detect-model", "none", upstream=upstream) as (
+            _,
+            url,
+        ),
+    ):
+        body = {
+            "connectorId": "c",
+            "persist": False,
+            "isStream": False,
+            "messages": [{"role": "user", "content": "Call the analyst at +1 415-555-0132 about the alert"}],
+        }
+        r = httpx.post(url + CHAT, content=orjson.dumps(body), headers=AUTH, timeout=60, trust_env=False)
+    assert r.status_code == 200
+    (sent,) = kibana.bodies(CHAT)
+    assert b"555-0132" not in sent and b"555" not in sent
+    assert "+1 415-555-0132" in r.json()["data"]
+    assert json.loads(sent)["messages"][0]["content"] != body["messages"][0]["content"]  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import orjson
 import pytest
 
 from anonymizer import Anonymizer
-from anonymizer.proxy import MemoryStore, create_app
+from anonymizer.proxy import MemoryStore, ReplacementStore, create_app, user_identity
 from anonymizer.proxy.cli import add_serve_parser, run_serve
 
 CHAT = "/api/security_ai_assistant/chat/complete"
@@ -36,7 +37,9 @@ def recording(answer: httpx.Response) -> tuple[list[httpx.Request], httpx.MockTr
 
 def client_for(transport: httpx.MockTransport, **options: object) -> httpx.AsyncClient:
     app = create_app("http://kibana.invalid:5601/base", store=MemoryStore(), transport=transport, **options)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://proxy", headers={"authorization": "ApiKey t"}
+    )
 
 
 async def test_rewritten_request_headers() -> None:
@@ -100,6 +103,19 @@ async def test_compressed_answer_is_decoded_before_restoring() -> None:
     assert "content-encoding" not in r.headers
 
 
+def user_of(authorization: str) -> str:
+    return user_identity({"authorization": authorization})
+
+
+def client_for_store(
+    store: ReplacementStore, seen: list[bytes] | None = None, engine: Anonymizer | None = None
+) -> httpx.AsyncClient:
+    app = create_app("http://kibana.invalid", store=store, transport=echo_transport(seen), engine=engine)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://proxy", headers={"authorization": "ApiKey t"}
+    )
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="anonymizer")
     add_serve_parser(parser.add_subparsers(dest="command"))
@@ -142,3 +158,157 @@ def test_serve_policy_file_used(tmp_path: Path) -> None:
     engine = _engine(parse(["--upstream", "http://x", "--policy", str(policy)]))
     assert isinstance(engine, Anonymizer)
     assert engine.session().anonymize_data({"host.name": "srv"})["host.name"] != "srv"
+
+
+# ------------------------------------------------------------------------------- identity, errors, metrics
+
+
+def echo_transport(seen: list[bytes] | None = None) -> httpx.MockTransport:
+    """A Kibana stand-in that answers a security chat with what it was sent (tokens included)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = request.read()
+        if seen is not None:
+            seen.append(sent)
+        said = orjson.loads(sent)["messages"][0]
+        data = f"{said.get('content', '')} {orjson.dumps(said.get('data', {})).decode()}"
+        answer = {"connector_id": "c", "data": data, "trace_data": {}, "replacements": {}, "status": "ok"}
+        return httpx.Response(200, json=answer)
+
+    return httpx.MockTransport(handler)
+
+
+def chat(conversation: str | None, user_name: str = "jdoe") -> bytes:
+    body: dict[str, object] = {
+        **BODY,
+        "messages": [{"role": "user", "content": f"hi {user_name}", "data": {"user.name": user_name}}],
+    }
+    if conversation:
+        body["conversationId"] = conversation
+    return orjson.dumps(body)
+
+
+async def test_request_without_credential_refused_by_default() -> None:
+    """A rewritten route without Authorization or cookie gets Kibana's 401 and never reaches the upstream."""
+    seen: list[bytes] = []
+    app = create_app("http://kibana.invalid", store=MemoryStore(), transport=echo_transport(seen))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+        r = await client.post(CHAT, content=chat("c1"))
+    assert r.status_code == 401
+    assert r.json()["statusCode"] == 401 and r.json()["error"] == "Unauthorized"
+    assert seen == []
+
+
+async def test_anonymous_identity_is_an_option() -> None:
+    """With allow_anonymous, requests without credential share one identity and its conversations' maps."""
+    seen: list[bytes] = []
+    app = create_app("http://kibana.invalid", store=MemoryStore(), transport=echo_transport(seen), allow_anonymous=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+        first = await client.post(CHAT, content=chat("c1"))
+        second = await client.post(CHAT, content=chat("c1"))
+    assert first.status_code == second.status_code == 200
+    assert "jdoe" in first.json()["data"] and b"jdoe" not in seen[0]
+    assert seen[0] == seen[1]
+
+
+def test_error_phrases_are_kibanas_on_every_python() -> None:
+    """The proxy's own error bodies use hapi's phrases (Kibana's), not Python's HTTPStatus (renamed in 3.13)."""
+    from anonymizer.proxy._upstream import kibana_error
+
+    expected = {413: "Request Entity Too Large", 422: "Unprocessable Entity", 504: "Gateway Time-out"}
+    for status, phrase in expected.items():
+        assert orjson.loads(kibana_error(status, "m").body) == {"statusCode": status, "error": phrase, "message": "m"}
+
+
+async def test_metrics_count_requests_and_tokens_without_user_data() -> None:
+    """/metrics counts requests, latencies, tokens and cache lookups; no label or value holds user data."""
+    app = create_app("http://kibana.invalid", store=MemoryStore(), transport=echo_transport())
+    async with (
+        client_for(echo_transport()) as _,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://proxy", headers={"authorization": "ApiKey m"}
+        ) as client,
+    ):
+        for _ in range(2):
+            assert (await client.post(CHAT, content=chat("conv-secret-id"))).status_code == 200
+        text = (await client.get("/metrics")).text
+    assert 'anonymizer_proxy_requests_total{method="POST",route="security.chat_complete",status="200"} 2.0' in text
+    assert 'anonymizer_proxy_tokens_total{outcome="minted"} 1.0' in text
+    assert 'anonymizer_proxy_tokens_total{outcome="restored"}' in text
+    assert 'anonymizer_proxy_session_cache_total{result="hit"} 1.0' in text
+    assert "anonymizer_proxy_request_duration_seconds_bucket" in text
+    for secret in ("jdoe", "conv-secret-id", "ApiKey", "kibana.invalid"):
+        assert secret not in text
+
+
+def test_json_logs_carry_no_terminal_colours() -> None:
+    """uvicorn's colour_message and ANSI codes in messages never reach the JSON lines."""
+    import logging
+
+    from anonymizer.proxy import JsonFormatter
+
+    record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, "Started \x1b[32mserver\x1b[0m", (), None)
+    record.color_message = "\x1b[1mStarted\x1b[0m"
+    line = JsonFormatter().format(record)
+    assert "\x1b" not in line and "\\u001b" not in line
+    assert orjson.loads(line)["event"] == "Started server"
+
+
+# ------------------------------------------------------------------------------------ sessions and stores
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts full loads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots = 0
+
+    async def snapshot(self, user: str, conversation: str) -> tuple[dict[str, str], str | None]:
+        self.snapshots += 1
+        return await super().snapshot(user, conversation)
+
+
+async def test_second_request_reuses_the_compiled_session() -> None:
+    """The second request of a conversation loads nothing: its session is cached under the map's version."""
+    store = CountingStore()
+    await store.merge(user_of("ApiKey t"), "security/default/c1", {f"tok-{i}": f"orig-{i}" for i in range(500)})
+    async with client_for_store(store) as client:
+        for _ in range(3):
+            assert (await client.post(CHAT, content=chat("c1"))).status_code == 200
+    assert store.snapshots == 1
+
+
+async def test_cached_session_follows_another_replicas_changes() -> None:
+    """Two apps on one store: tokens bound through one replica are used and restored by the other."""
+    store = MemoryStore()
+    seen: list[bytes] = []
+    async with client_for_store(store, seen) as a, client_for_store(store, seen) as b:
+        await a.post(CHAT, content=chat("c1", "alice"))
+        await b.post(CHAT, content=chat("c1", "alice"))  # b caches the map (alice)
+        await a.post(CHAT, content=chat("c1", "bob"))  # a adds bob: a new version
+        answer = (await b.post(CHAT, content=chat("c1", "bob"))).json()["data"]
+    assert "bob" in answer
+    bob_tokens = {orjson.loads(s)["messages"][0]["data"]["user.name"] for s in seen[2:]}
+    assert len(bob_tokens) == 1
+
+
+@pytest.mark.parametrize("tokens", ["uuid", "placeholder"])
+async def test_concurrent_requests_bind_one_token_per_original(tokens: str, tmp_path: Path) -> None:
+    """Requests of one conversation racing through two replicas on one SQLite file: each original gets one
+    token, and none is refused (no 503)."""
+    from anonymizer.proxy import SQLiteStore
+
+    seen: list[bytes] = []
+    engine = Anonymizer(tokens=tokens)
+    stores = [SQLiteStore(tmp_path / "maps.db"), SQLiteStore(tmp_path / "maps.db")]
+    names = [f"user-{i % 5}" for i in range(30)]
+    async with client_for_store(stores[0], seen, engine) as a, client_for_store(stores[1], seen, engine) as b:
+        replies = await asyncio.gather(*((a, b)[i % 2].post(CHAT, content=chat("c1", n)) for i, n in enumerate(names)))
+    assert [r.status_code for r in replies] == [200] * len(names)
+    stored = await stores[0].load(user_of("ApiKey t"), "security/default/c1")
+    assert sorted(stored.values()) == sorted(set(names))
+    for r, name in zip(replies, names, strict=True):
+        assert name in r.json()["data"]
+    for store in stores:
+        await store.aclose()

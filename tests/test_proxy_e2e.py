@@ -268,7 +268,7 @@ def test_upstream_timeout_gives_504(standin: tuple[KibanaStandIn, str], db: Path
         r = client.post(url + SECURITY_CHAT, content=rich_chat(), headers={**ALICE, "x-standin-mode": "hang"})
         kibana.release.set()
     assert r.status_code == 504
-    assert r.json()["error"] == "Gateway Timeout"
+    assert r.json()["error"] == "Gateway Time-out"  # hapi's (Kibana's) phrase
 
 
 def test_upstream_500_passed_through_restored(running: tuple[KibanaStandIn, str], client: httpx.Client) -> None:
@@ -314,14 +314,41 @@ def test_unknown_route_proxied_untouched(running: tuple[KibanaStandIn, str], cli
     assert kibana.received[-1].body == body
 
 
+def test_one_date_and_server_header(running: tuple[KibanaStandIn, str], client: httpx.Client) -> None:
+    """Answers through the proxy carry one Date and one Server header (the upstream's are not repeated)."""
+    _, url = running
+    for r in (
+        client.post(url + SECURITY_CHAT, content=rich_chat(stream=False), headers=ALICE),
+        client.post(url + SECURITY_CHAT, content=rich_chat(), headers=ALICE),
+        client.get(url + "/api/status", headers=ALICE),
+    ):
+        assert len(r.headers.get_list("date")) == 1
+        assert len(r.headers.get_list("server")) == 1
+
+
 def test_health(running: tuple[KibanaStandIn, str], client: httpx.Client) -> None:
-    """The health endpoint reports the store and the configured upstream, and is not forwarded."""
+    """Liveness and readiness answer 200 with the store and the upstream up, and are not forwarded."""
     kibana, url = running
-    r = client.get(url + "/_anonymizer/health")
-    assert r.status_code == 200
-    assert r.json()["status"] == "ok" and r.json()["store"] == "ok"
-    assert r.json()["upstream"].startswith("http://127.0.0.1:")
-    assert kibana.received == []
+    assert client.get(url + "/_anonymizer/live").json() == {"status": "ok"}
+    for path in ("/_anonymizer/ready", "/_anonymizer/health"):
+        r = client.get(url + path)
+        assert r.status_code == 200
+        assert r.json()["status"] == "ok" and r.json()["store"] == "ok" and r.json()["upstream"] == "ok"
+        assert r.json()["upstream_url"].startswith("http://127.0.0.1:")
+    assert all(r.path == "/api/status" for r in kibana.received)  # the readiness probe, nothing else
+
+
+def test_readiness_fails_with_the_upstream_down(db: Path, client: httpx.Client) -> None:
+    """With nothing listening upstream the proxy is live but not ready (503 naming the upstream)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with proxy(f"http://127.0.0.1:{port}", SQLiteStore(db)) as url:
+        live = client.get(url + "/_anonymizer/live")
+        ready = client.get(url + "/_anonymizer/ready")
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["upstream"] == "unreachable" and ready.json()["store"] == "ok"
 
 
 def test_logs_hold_no_originals(

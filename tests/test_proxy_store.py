@@ -168,3 +168,65 @@ def test_store_from_url(tmp_path: Path) -> None:
     assert isinstance(store_from_url("memory:"), MemoryStore)
     with pytest.raises(ValueError):
         store_from_url("postgres://x")
+
+
+async def test_versions_change_with_the_map_only(store: ReplacementStore) -> None:
+    """A map's version appears with its first binding, changes when bindings are added, not when nothing is."""
+    assert await store.version("u", "c") is None
+    assert await store.snapshot("u", "c") == ({}, None)
+    first = await store.merge("u", "c", {"t1": "a"})
+    assert first is not None and await store.version("u", "c") == first
+    assert await store.merge("u", "c", {"t1": "a"}) == first  # nothing new: same version
+    second = await store.merge("u", "c", {"t2": "b"})
+    assert second not in (None, first)
+    assert await store.snapshot("u", "c") == ({"t1": "a", "t2": "b"}, second)
+    assert await store.load("u", "c") == {"t1": "a", "t2": "b"}  # the version is never a binding
+
+
+async def test_merge_if_is_compare_and_set(store: ReplacementStore) -> None:
+    """merge_if writes only while the map is at the given version, and returns the new one."""
+    v1 = await store.merge_if("u", "c", {"t1": "a"}, None)
+    assert v1 is not None
+    assert await store.merge_if("u", "c", {"t2": "b"}, None) is None  # stale: the map has moved on
+    assert await store.load("u", "c") == {"t1": "a"}
+    v2 = await store.merge_if("u", "c", {"t2": "b"}, v1)
+    assert v2 not in (None, v1)
+    assert await store.merge_if("u", "c", {"t3": "x"}, v1) is None
+    assert await store.load("u", "c") == {"t1": "a", "t2": "b"}
+
+
+async def test_delete_then_recreate_never_reuses_a_version(store: ReplacementStore) -> None:
+    """After a delete, the same bindings again get a version the deleted map never had."""
+    old = await store.merge("u", "c", {"<USER_NAME_1>": "a"})
+    await store.delete("u", "c")
+    assert await store.version("u", "c") is None
+    new = await store.merge("u", "c", {"<USER_NAME_1>": "b"})
+    assert new is not None and new != old
+
+
+async def test_concurrent_compare_and_set_one_winner_per_version(store: ReplacementStore) -> None:
+    """Tasks racing merge_if from the same version: exactly one writes, the others are told to reload."""
+    base = await store.merge("u", "c", {"t0": "zero"})
+    results = await asyncio.gather(*(store.merge_if("u", "c", {f"t{i}": f"v{i}"}, base) for i in range(1, 21)))
+    winners = [i for i, r in enumerate(results, 1) if r is not None]
+    assert len(winners) == 1
+    assert await store.load("u", "c") == {"t0": "zero", f"t{winners[0]}": f"v{winners[0]}"}
+
+
+async def test_sqlite_file_without_versions_gets_them(tmp_path: Path) -> None:
+    """Conversations of a file written before maps had versions get one when the file is opened."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE replacements (seq INTEGER PRIMARY KEY, user TEXT NOT NULL, conversation TEXT NOT NULL, "
+        "token TEXT NOT NULL, original TEXT NOT NULL, UNIQUE (user, conversation, token))"
+    )
+    conn.execute("INSERT INTO replacements (user, conversation, token, original) VALUES ('u', 'c', 't', 'v')")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    mapping, version = await store.snapshot("u", "c")
+    assert mapping == {"t": "v"} and version is not None
+    await store.aclose()

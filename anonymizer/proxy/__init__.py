@@ -12,7 +12,15 @@ for another. Run it with ``python -m anonymizer.proxy --upstream URL`` (or ``ano
 
 from __future__ import annotations
 
-from anonymizer.proxy._app import DEFAULT_STORE_PATH, HEALTH_PATH, create_app
+from anonymizer.proxy._app import (
+    DEFAULT_SESSION_CACHE_SIZE,
+    DEFAULT_STORE_PATH,
+    HEALTH_PATH,
+    LIVE_PATH,
+    METRICS_PATH,
+    READY_PATH,
+    create_app,
+)
 from anonymizer.proxy._identity import conversation_key, user_identity
 from anonymizer.proxy._logging import JsonFormatter, configure_logging
 from anonymizer.proxy._store import (
@@ -27,11 +35,15 @@ from anonymizer.proxy._store import (
 from anonymizer.proxy._upstream import DEFAULT_TIMEOUT
 
 __all__ = [
+    "DEFAULT_SESSION_CACHE_SIZE",
     "DEFAULT_STORE_PATH",
     "DEFAULT_TIMEOUT",
     "HEALTH_PATH",
     "JsonFormatter",
+    "LIVE_PATH",
+    "METRICS_PATH",
     "MemoryStore",
+    "READY_PATH",
     "RedisStore",
     "ReplacementConflictError",
     "ReplacementStore",

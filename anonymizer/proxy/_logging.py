@@ -4,6 +4,7 @@ credentials (the proxy only ever passes such fields to :data:`logger`)."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -14,11 +15,23 @@ __all__ = ["JsonFormatter", "configure_logging", "logger"]
 #: The proxy's logger. Each request logs one ``request`` record; failures log their own events.
 logger = logging.getLogger("anonymizer.proxy")
 
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
+# uvicorn adds ``color_message`` (its message with ANSI colours) to its records: never written
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _plain(value: Any) -> Any:
+    return _ANSI.sub("", value) if isinstance(value, str) and "\x1b" in value else value
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``ts``, ``level``, ``logger``, ``event`` and the record's ``extra`` fields.
+
+    Terminal colour codes (ANSI escape sequences) are removed from text fields.
 
     >>> import logging
     >>> record = logging.LogRecord("x", logging.INFO, "", 0, "request", (), None)
@@ -33,11 +46,11 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": _plain(record.getMessage()),
         }
         for name, value in vars(record).items():
             if name not in _STANDARD and not name.startswith("_"):
-                out[name] = value
+                out[name] = _plain(value)
         if record.exc_info and record.exc_info[0] is not None:
             out["exception"] = record.exc_info[0].__name__  # the type only: messages may quote data
         return orjson.dumps(out, default=str).decode()

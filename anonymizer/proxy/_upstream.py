@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from http import HTTPStatus
 
 import httpx
 import orjson
@@ -11,6 +10,7 @@ from starlette.responses import Response
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "KIBANA_PHRASES",
     "UpstreamFailure",
     "kibana_error",
     "request_headers",
@@ -38,6 +38,27 @@ _HOP_BY_HOP = frozenset(
 )
 _NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"expect"}
 _BODY_FIELDS = frozenset({b"content-length", b"content-encoding"})
+# The server in front of the app (uvicorn, hypercorn) always writes its own Date and Server: the upstream's would
+# make them appear twice.
+_SERVER_FIELDS = frozenset({b"date", b"server"})
+
+#: The reason phrases Kibana puts in the ``error`` of its error bodies (the table of hapi's Boom, which Kibana's
+#: HTTP server uses), for the statuses the proxy answers itself. Fixed here: Python's ``HTTPStatus`` phrases
+#: differ (413, 504) and changed in Python 3.13 (413, 422).
+KIBANA_PHRASES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Time-out",
+    413: "Request Entity Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 class UpstreamFailure(Exception):
@@ -55,7 +76,7 @@ def kibana_error(status: int, message: str) -> Response:
     >>> kibana_error(502, "upstream unreachable").body
     b'{"statusCode":502,"error":"Bad Gateway","message":"upstream unreachable"}'
     """
-    body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+    body = {"statusCode": status, "error": KIBANA_PHRASES.get(status, "Unknown"), "message": message}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
@@ -92,14 +113,15 @@ def request_headers(raw: list[tuple[bytes, bytes]], *, rewritten: bool) -> list[
 
 
 def response_headers(response: httpx.Response, *, rewritten: bool) -> list[tuple[bytes, bytes]]:
-    """The upstream's headers to send to the client: hop-by-hop fields dropped (repeated fields kept).
+    """The upstream's headers to send to the client: hop-by-hop fields, ``Date`` and ``Server`` dropped
+    (repeated fields kept; the server in front of the proxy writes its own ``Date`` and ``Server``).
 
     For a rewritten (restored) body ``Content-Length`` and ``Content-Encoding`` are dropped: the body is
     decoded, and its length is set again (or it is streamed chunked). ``X-Accel-Buffering`` and
     ``Cache-Control`` are kept, so streams stay unbuffered behind nginx.
     """
     raw = response.headers.raw
-    drop = _HOP_BY_HOP | _connection_named(raw)
+    drop = _HOP_BY_HOP | _SERVER_FIELDS | _connection_named(raw)
     if rewritten:
         drop = drop | _BODY_FIELDS
     return [(name.lower(), value) for name, value in raw if name.lower() not in drop]

