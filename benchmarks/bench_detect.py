@@ -5,6 +5,10 @@ Both sides use the same recognizers, entities and threshold; the baseline is Pre
 Ours is ``PresidioDetector.detect_many``: distinct texts once, ``nlp.pipe`` with a batch size, no parser.
 The findings must be identical (the run raises otherwise).
 
+``detect_pattern_only_speedup_vs_presidio`` times ``presidio(model=None).detect_many`` against the same
+per-message baseline; its findings must equal the baseline's pattern findings (all but spaCy's NER) in span
+and class (scores differ: without a model there are no lemmas for Presidio's context words).
+
 The messages are security-assistant traffic: alerts (the same rule firing on the same host and user gives the
 same text again), analyst questions and model answers (unique). ``detect_speedup_vs_presidio`` is measured on
 that mix; ``detect_speedup_distinct`` on as many messages that are all distinct (batching and the pipeline cut
@@ -31,8 +35,11 @@ URLS = ["https://wiki.corp.local/display/SEC/Runbook", "http://malicious-updates
 ALERT = "Alert: {rule} on host {host} (user {user}, source IP {ip}). Severity high."
 QUESTION = (
     "Can you check why {person} logged in to {host} from {ip} at {hh:02d}:{mm:02d} UTC? {n} failed attempts "
-    "before that; the account is {user} and the owner is {mail}."
+    "before that; the account is {user} and the owner is {mail}. The script in C:\\Users\\{user}\\Downloads "
+    "had password={secret} and key {key}."
 )
+SECRETS = ["Winter2024!", "P@ssw0rd#77", "Tr0ub4dor&3"]
+KEYS = ["AKIAZ7XQ4MBN2LT6WPRE", "ghp_R7tYk2LmQ9xW4zVb8NcP0sJdF3hG6aUe1iKo", "sk_live_51Mz8QkLp2Xw7RtYv4NcBd9Hf"]
 ANSWER = (
     "I recommend isolating {host} and resetting the password of {user}. {person} should review the runbook "
     "at {url} before re-enabling the account; traffic from {ip} ({n} connections) should be blocked."
@@ -57,6 +64,8 @@ def messages(count: int, *, distinct: bool, seed: int = 7) -> list[str]:
             "person": rng.choice(PEOPLE),
             "mail": rng.choice(MAILS),
             "url": rng.choice(URLS),
+            "secret": rng.choice(SECRETS),
+            "key": rng.choice(KEYS),
             "hh": rng.randrange(24),
             "mm": rng.randrange(60),
             "n": rng.randrange(2, 500),
@@ -80,14 +89,20 @@ def _timed(fn: Callable[[], list[list[Finding]]]) -> tuple[float, list[list[Find
     return time.perf_counter() - start, result
 
 
+def _spans(found: list[list[Finding]]) -> list[list[tuple[int, int, str]]]:
+    return [[(f.start, f.end, f.entity_class) for f in per_text] for per_text in found]
+
+
 def _compare(
-    det: PresidioDetector, baseline: Callable[[str], list[Finding]], texts: Sequence[str]
+    det: PresidioDetector, baseline: Callable[[str], list[Finding]], texts: Sequence[str], *, spans_only: bool = False
 ) -> tuple[float, float]:
     det.detect_many(texts[:20])  # warm-up both sides
     for t in texts[:20]:
         baseline(t)
     ours_s, ours = _timed(lambda: det.detect_many(texts))
     base_s, base = _timed(lambda: [baseline(t) for t in texts])
+    if spans_only:  # without a model there are no lemmas, so Presidio's context words raise no score
+        ours, base = _spans(ours), _spans(base)
     if ours != base:
         bad = next(i for i, (a, b) in enumerate(zip(ours, base, strict=True)) if a != b)
         raise AssertionError(f"detect_many differs from per-message analyze at message {bad}")
@@ -110,12 +125,24 @@ def run(quick: bool) -> dict[str, float | int | str]:
 
     def baseline(text: str) -> list[Finding]:
         results = stock.analyze(text, language="en", entities=det.entities, score_threshold=det.score_threshold)
-        return det.to_findings(results)
+        return det.to_findings(results, text=text)
 
     mixed = messages(count, distinct=False)
     ours_s, base_s = _compare(det, baseline, mixed)
     distinct = messages(count, distinct=True)
     ours_d, base_d = _compare(det, baseline, distinct)
+
+    # Pattern-only mode against the same per-message baseline: its findings must be the baseline's pattern
+    # findings (what the two have in common: every recognizer but spaCy's NER).
+    patterns = presidio(model=None)
+    ner_classes = {"PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"}
+
+    def baseline_patterns(text: str) -> list[Finding]:
+        # spaCy's recognizer comes last in both registries, so the pattern recognizers' rule numbers agree.
+        results = stock.analyze(text, language="en", entities=det.entities, score_threshold=det.score_threshold)
+        return det.to_findings([r for r in results if r.entity_type not in ner_classes], text=text)
+
+    pattern_s, pattern_base_s = _compare(patterns, baseline_patterns, mixed, spans_only=True)
     return {
         "detect_messages": count,
         "detect_distinct_share": round(len(set(mixed)) / count, 3),
@@ -123,6 +150,8 @@ def run(quick: bool) -> dict[str, float | int | str]:
         "detect_msgs_per_s_ours": round(count / ours_s, 1),
         "detect_msgs_per_s_presidio": round(count / base_s, 1),
         "detect_speedup_distinct": round(base_d / ours_d, 2),
+        "detect_pattern_only_speedup_vs_presidio": round(pattern_base_s / pattern_s, 2),
+        "detect_msgs_per_s_pattern_only": round(count / pattern_s, 1),
         "detect_model": DEFAULT_MODEL,
     }
 

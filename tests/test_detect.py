@@ -199,7 +199,9 @@ def test_batch_equals_presidio_analyze_with_parser(ner: PresidioDetector) -> Non
     stock = AnalyzerEngine(registry=ner.analyzer.registry, nlp_engine=engine, supported_languages=["en"])
     texts = [str(r["text"]) for r in detect_eval.load_corpus()[:80]]
     expected = [
-        ner.to_findings(stock.analyze(t, language="en", entities=ner.entities, score_threshold=ner.score_threshold))
+        ner.to_findings(
+            stock.analyze(t, language="en", entities=ner.entities, score_threshold=ner.score_threshold), text=t
+        )
         for t in texts
     ]
     assert ner.detect_many(texts) == expected

@@ -24,17 +24,14 @@ from presidio_analyzer.nlp_engine import SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from spacy.pipeline import AttributeRuler
 
-from anonymizer.detect import (
-    _FRESH_RESULT_RECOGNIZERS,
+from anonymizer.detect import DEFAULT_MODEL, PresidioDetector, load_pipeline, presidio
+from anonymizer.detect.analyzer import _makes_fresh_results
+from anonymizer.detect.speedups import (
     _PHONE_CHARS,
-    DEFAULT_MODEL,
-    PresidioDetector,
     _BatchPhoneRecognizer,
     _phone_min_chars,
     _RememberingPhoneNumberMatcher,
     _TableAttributeRulerMatch,
-    load_pipeline,
-    presidio,
 )
 
 REGIONS = PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
@@ -304,11 +301,14 @@ def test_recognizers_make_fresh_results(ner: PresidioDetector) -> None:
     text = (
         "Alice Johnson mailed a@b.com from 10.0.0.1 via https://x.example/a on dc01.corp.local; call "
         "+1 212 555 0100; card 4111 1111 1111 1111; IBAN GB82 WEST 1234 5698 7654 32; mac 00:1A:2B:3C:4D:5E; "
-        "ssn 536-22-1234; btc 1BoatSLRHtKNngkdXEeobR76b53LETtpyT"
+        "ssn 536-22-1234; btc 1BoatSLRHtKNngkdXEeobR76b53LETtpyT; key AKIAZ7XQ4MBN2LT6WPRE, jwt "
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl, ghp_R7tYk2LmQ9xW4zVb8NcP0sJdF3hG6aUe1iKo, "
+        "Authorization: Bearer tk_8f2Kq0ZpX4vLm9Rw7Yc3Tn6B, -----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEF "
+        "password=Hunter2x! S-1-5-21-1-2-3-500 CORP\\jdoe C:\\Users\\jdoe\\x.txt 1.2.3[.]4 user=jdoe on host WS-042"
     )
     artifacts = ner._artifacts(text)
     recognizers = ner._batch_analyzer.registry.recognizers
-    assert {type(r) for r in recognizers} <= _FRESH_RESULT_RECOGNIZERS
+    assert all(_makes_fresh_results(r) or type(r).__name__ == "_BatchPhoneRecognizer" for r in recognizers)
     for r in recognizers:
         first = r.analyze(text, ner.entities, artifacts)
         second = r.analyze(text, ner.entities, artifacts)
@@ -336,7 +336,9 @@ def test_batch_equals_stock_engine_on_phone_text(
 ) -> None:
     """detect_many over phone-heavy messages equals stock analyze per message (full pipeline)."""
     expected = [
-        ner.to_findings(stock.analyze(t, language="en", entities=ner.entities, score_threshold=ner.score_threshold))
+        ner.to_findings(
+            stock.analyze(t, language="en", entities=ner.entities, score_threshold=ner.score_threshold), text=t
+        )
         for t in texts
     ]
     assert ner.detect_many(texts) == expected

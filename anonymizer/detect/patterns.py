@@ -1,0 +1,103 @@
+"""The base of the security recognizers: a Presidio pattern recognizer that reports only the sensitive part.
+
+Most security values are recognisable only by the words around them (``password: hunter2``, ``user=jdoe``,
+``on host WS-042``): a pattern matches the context and the value, names the value ``(?P<value>...)``, and
+only the value is reported, so the context words stay visible to the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+
+if TYPE_CHECKING:
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+__all__ = ["ValuePatternRecognizer", "word_set"]
+
+# Trailing characters that end a sentence or a quotation rather than a value.
+_TRAILING = ".,;:!?)]}>'\"`"
+
+
+class ValuePatternRecognizer(PatternRecognizer):
+    """A Presidio ``PatternRecognizer`` whose patterns may name a ``value`` group: only that group is reported.
+
+    Patterns are compiled once with Python's ``re`` (``re.IGNORECASE`` is not implied: write ``(?i:...)``
+    around context words). Trailing sentence punctuation is trimmed off each value, then :meth:`accept`
+    decides (override it to veto values: placeholders, stop words). ``prefilter``, a regex every match needs
+    somewhere in the text (the keywords or prefixes the patterns start with), skips texts without it in one
+    scan. Subclass it or build one directly::
+
+        from presidio_analyzer import Pattern
+        ticket = ValuePatternRecognizer(
+            "TICKET_ID", name="TicketRecognizer",
+            patterns=[Pattern("ticket", r"(?i:ticket)\\s*#?(?P<value>INC\\d{6,})", 0.8)],
+        )
+        detector = presidio(extra_recognizers=[ticket], entities=[*DEFAULT_ENTITIES, "TICKET_ID"])
+    """
+
+    def __init__(
+        self,
+        supported_entity: str,
+        *,
+        name: str,
+        patterns: Sequence[Pattern],
+        language: str = "en",
+        trim: str = _TRAILING,
+        context: Iterable[str] | None = None,
+        prefilter: str | None = None,
+    ) -> None:
+        super().__init__(
+            supported_entity=supported_entity,
+            name=name,
+            patterns=list(patterns),
+            supported_language=language,
+            context=list(context) if context is not None else [],
+        )
+        self._trim = trim
+        self._label: str = name
+        self._prefilter = re.compile(prefilter) if prefilter is not None else None
+        self._compiled = [(p, re.compile(p.regex)) for p in patterns]
+
+    def accept(self, value: str, text: str, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` (``value``) is reported; every non-empty value by default."""
+        return bool(value)
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: Any = None,
+    ) -> list[RecognizerResult]:
+        """Each pattern's ``value`` group (or whole match) that :meth:`accept` takes, as a result."""
+        results: list[RecognizerResult] = []
+        if self._prefilter is not None and self._prefilter.search(text) is None:
+            return results
+        entity = self.supported_entities[0]
+        metadata = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: self._label,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }
+        for pattern, compiled in self._compiled:
+            has_value = "value" in compiled.groupindex
+            for m in compiled.finditer(text):
+                start, end = m.span("value") if has_value else m.span()
+                if start < 0:
+                    continue
+                while end > start and text[end - 1] in self._trim:
+                    end -= 1
+                if end <= start or not self.accept(text[start:end], text, start, end):
+                    continue
+                explanation = AnalysisExplanation(self._label, pattern.score, pattern.name, pattern.regex)
+                results.append(RecognizerResult(entity, start, end, pattern.score, explanation, dict(metadata)))
+        deduplicated: list[RecognizerResult] = EntityRecognizer.remove_duplicates(results)
+        return deduplicated
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` (for word lists written as one string)."""
+    return frozenset(text.split())
