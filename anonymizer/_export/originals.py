@@ -3,11 +3,11 @@
 An export is one trust boundary: an original in one conversation's replacements must be hidden in every other
 conversation of the export too, even one whose own map does not name it. A first pass collects the originals
 (:meth:`ExportOriginals.add_record`); :meth:`ExportOriginals.found_in` then finds them in the strings of one
-conversation with one Aho-Corasick automaton, by the engine's own rule (whole words where the original starts or
+conversation with the engine's own free-text finder and rule (whole words where the original starts or
 ends with a word character, in any case; originals shorter than the engine's ``min_length`` are not searched for
 in text).
 
-Memory: the originals themselves and the automaton, in proportion to the number of *distinct* originals of the
+Memory: the originals themselves and the finder's index (about 430 bytes per original), in proportion to the number of *distinct* originals of the
 export (a deployment's users, hosts and addresses), not to the number of records.
 """
 
