@@ -7,8 +7,9 @@ conversation with the engine's own free-text finder and rule (whole words where 
 ends with a word character, in any case; originals shorter than the engine's ``min_length`` are not searched for
 in text).
 
-Memory: the originals themselves and the finder's index (about 430 bytes per original), in proportion to the number of *distinct* originals of the
-export (a deployment's users, hosts and addresses), not to the number of records.
+Memory: the originals themselves and the finder's index (about 430 bytes per original), in proportion to the
+number of *distinct* originals of the export (a deployment's users, hosts and addresses), not to the number of
+records.
 """
 
 from __future__ import annotations
