@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Literal
 
 from ._literal import LiteralMatcher, merge_spans
@@ -50,6 +50,10 @@ _UUID_RE = re.compile(UUID_PATTERN + r"\Z")
 _PLACEHOLDER_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_]*)>\Z")
 _MASK_RE = re.compile(MASK_PATTERN + r"\Z")
 _OPENERS = {"[": "]", "{": "}", "<": ">"}
+# Restorer._scan_placeholders(): placeholders as minted, the end of a name, the characters of a name
+_CANONICAL_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
+_NAME_TAIL = re.compile(r"_[0-9A-Za-z]*[0-9](?!\w)")  # a name ends in _<digits>, or in _<tag>, whose last is one
+_NAME_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 
 # UUID-shaped tokens are found without an automaton: a UUID (or its 32-hex form) is a run of 32+ hex digits
 # and hyphens, and such runs are rare in prose. The text is mapped to bytes ("x" for a hex digit or hyphen,
@@ -187,6 +191,23 @@ class Restored:
     report: RestoreReport
 
 
+class Covered:
+    """Spans ``(start, end, ...)``, answering whether a span overlaps any of them in O(log n) (a report checks
+    every token-shaped string against the tokens found, and a text may hold thousands of each)."""
+
+    __slots__ = ("_reach", "_starts")
+
+    def __init__(self, spans: Iterable[tuple[int, int, *tuple[object, ...]]]) -> None:
+        ordered = sorted(spans)
+        self._starts = [span[0] for span in ordered]
+        self._reach = list(accumulate((span[1] for span in ordered), max))  # the furthest end so far
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` overlaps one of the spans."""
+        i = bisect_left(self._starts, end)  # the spans that start before ``end``
+        return i > 0 and self._reach[i - 1] > start
+
+
 def token_shaped(text: str) -> bool:
     """Whether ``text`` has the shape of a token this library mints (UUID, placeholder or mask)."""
     return bool(_UUID_RE.match(text) or _PLACEHOLDER_RE.match(text) or _MASK_RE.match(text))
@@ -230,6 +251,8 @@ class Restorer:
         "_max_len",
         "_memo",
         "_originals",
+        "_ph_len",
+        "_placeholders",
         "_plain",
         "_ready",
         "_run",
@@ -262,6 +285,8 @@ class Restorer:
         self._originals = originals
         self._altered = altered
         self._plain: bool | None = None  # every token a lower-case UUID (None: not checked yet)
+        self._placeholders: bool | None = None  # every token a placeholder as minted (None: not checked yet)
+        self._ph_len = 0  # the longest placeholder name (when _placeholders)
         self._ready = False  # whether _compile() ran
 
     def _uuid_only(self) -> bool:
@@ -271,6 +296,18 @@ class Restorer:
         if plain is None:
             plain = self._plain = uuid_tokens(self._originals)
         return plain
+
+    def _placeholders_only(self) -> bool:
+        """Whether every token is a placeholder as :class:`~anonymizer.tokens.PlaceholderTokens` mints them
+        (``<LABEL_N_TAG>`` or ``<LABEL_N>``, upper case): such a map needs no compiled index either (see
+        _scan_placeholders())."""
+        known = self._placeholders
+        if known is None:
+            tokens = self._originals
+            known = bool(tokens) and all(map(_CANONICAL_PLACEHOLDER.fullmatch, tokens))
+            self._ph_len = max(map(len, tokens)) - 2 if known else 0
+            self._placeholders = known
+        return known
 
     def _compile(self) -> None:
         """Build the automata and the stream hold-back tables (once, when first needed)."""
@@ -377,19 +414,16 @@ class Restorer:
         events: list[TokenEvent] = []
         parts: list[str] = []
         pos = 0
-        covered: list[tuple[int, int]] = []
         for start, end, original, kind in self._scan(text, before, report=events):
             parts.append(text[pos:start])
             parts.append(original)
             pos = end
-            covered.append((start, end))
             events.append(TokenEvent(start, end, kind, text[start:end]))
         parts.append(text[pos:])
+        seen = Covered((ev.start, ev.end) for ev in events)  # holds every covered span too
         for m in _SHAPES_RE.finditer(text):
             s, e = m.span()
-            if not any(s < ce and cs < e for cs, ce in covered) and not any(
-                s < ev.end and ev.start < e for ev in events
-            ):
+            if not seen.overlaps(s, e):
                 events.append(TokenEvent(s, e, "unknown", m.group()))
         events.sort(key=lambda ev: ev.start)
         return Restored("".join(parts), RestoreReport(tuple(events)))
@@ -534,10 +568,15 @@ class Restorer:
         self, text: str, before: str, report: list[TokenEvent] | None = None
     ) -> list[tuple[int, int, str, EventKind]]:
         """Matches to replace: ``(start, end, original, kind)``, non-overlapping, in text order."""
-        if not self._ready:
-            if self._uuid_only():  # no index needed: every candidate is found by its shape
-                return self._scan_hex(text, before, report)
-            self._compile()
+        # no index needed when every candidate is found by its shape (and none is faster, compiled or not)
+        if self._uuid_only():
+            return self._scan_hex(text, before, report)
+        if self._placeholders_only():
+            by_shape = self._scan_placeholders(text, before, report)
+            if report is not None and len(text) >= 32:  # unknown UUIDs
+                return merge_spans(self._scan_hex(text, before, report), by_shape)
+            return by_shape
+        self._compile()
         found: list[tuple[int, int, str, EventKind]] = []
         if self._uuids or (report is not None and len(text) >= 32):
             found = self._scan_hex(text, before, report)
@@ -616,6 +655,53 @@ class Restorer:
                     found.append((s, e, originals[tokens[0]], "altered"))
                 elif report is not None and standalone and (tokens or e - s == 36):
                     report.append(TokenEvent(s, e, "ambiguous" if tokens else "unknown", candidate))
+        return found
+
+    def _scan_placeholders(
+        self, text: str, before: str, report: list[TokenEvent] | None
+    ) -> list[tuple[int, int, str, EventKind]]:
+        """Placeholder tokens, exact and altered, found by shape (a name ending in a digit after ``_``) and looked up,
+        when every token of the map is a placeholder as minted: the same matches _scan() finds with automata."""
+        found: list[tuple[int, int, str, EventKind]] = []
+        originals = self._originals
+        altered = self._altered
+        window = self._ph_len
+        n = len(text)
+        last = 0
+        for m in _NAME_TAIL.finditer(text):
+            tail, end = m.span()
+            low = max(0, tail - window)
+            head = text[low:tail]
+            p = tail - (len(head) - len(head.rstrip(_NAME_CHARS)))
+            prev = text[p - 1] if p else (before[-1] if before else "")
+            if (p == low and low > 0 and _is_word(prev)) or not ("A" <= text[p] <= "Z" or "a" <= text[p] <= "z"):
+                continue  # longer than any token, or a name that cannot start here
+            bracketed = prev == "<" and end < n and text[end] == ">"
+            if bracketed:
+                original = originals.get(text[p - 1 : end + 1])
+                if original is not None:  # an exact token
+                    if p - 1 >= last:
+                        found.append((p - 1, end + 1, original, "restored"))
+                        last = end + 1
+                    continue
+            if not altered:
+                continue
+            name = text[p:end]
+            original = originals.get(f"<{name.upper()}>")
+            if original is None or not name.isascii():
+                continue
+            start, stop = (p - 1, end + 1) if bracketed else (p, end)
+            if bracketed:
+                prev = text[start - 1] if start else (before[-1] if before else "")
+            if prev and _is_word(prev):  # an altered form must stand alone
+                continue
+            nxt = text[stop] if stop < n else ""
+            if prev in _OPENERS and nxt == _OPENERS[prev]:  # [USER_NAME_1] / {..} / <..> around the form
+                start -= 1
+                stop += 1
+            if start >= last:
+                found.append((start, stop, original, "altered"))
+                last = stop
         return found
 
     def _uuid_targets(self, candidate: str) -> list[str] | None:

@@ -70,7 +70,17 @@ import orjson
 
 from .errors import ArgumentTypeError, StreamError
 from .restore import _ALL_SHAPES_RE as _SHAPES_RE  # token-shaped strings, for the unknown-token report
-from .restore import _HEX_MAP, _MEMO_RUN, _MEMO_SIZE, _OPENERS, RawEvent, Restorer, RestoreReport, TokenEvent
+from .restore import (
+    _HEX_MAP,
+    _MEMO_RUN,
+    _MEMO_SIZE,
+    _OPENERS,
+    Covered,
+    RawEvent,
+    Restorer,
+    RestoreReport,
+    TokenEvent,
+)
 
 __all__ = [
     "FORMATS",
@@ -383,6 +393,7 @@ class _Hold:
         # older text cannot start an unfinished shape (and keeps some look-behind context)
         pos = max(self._seen - base, end - size - _SCAN_BACK, 0)
         spans = self._spans
+        known = Covered(spans) if len(spans) > 8 else None  # a piece may hold thousands of tokens
         pending = False
         for m in _SHAPES_RE.finditer(buf, pos):
             s, e = m.span()
@@ -391,7 +402,7 @@ class _Hold:
                 break
             s += base
             e += base
-            if not any(s < sp[1] and sp[0] < e for sp in spans):
+            if not (known.overlaps(s, e) if known else any(s < sp[1] and sp[0] < e for sp in spans)):
                 events.append((s, e, "unknown", m.group()))
             self._seen = e
         if not pending and not final:
@@ -645,19 +656,24 @@ class _LineStreamRestorer(StreamRestorer):
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
-        self._partial = b""
+        self._partial = bytearray()  # an incomplete line: grows in place (a 1 MB line in 64-byte chunks is linear)
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored lines that are now complete."""
         if type(chunk) is not bytes:
             chunk = _as_bytes(chunk)
         self._check_open()
-        data = self._partial + chunk if self._partial else chunk
-        cut = data.rfind(b"\n")
+        cut = chunk.rfind(b"\n")  # only the new bytes are searched
         if cut < 0:
-            self._partial = data
+            self._partial += chunk
             return b""
-        self._partial = data[cut + 1 :]
+        if self._partial:
+            self._partial += chunk
+            data = bytes(self._partial)
+            cut += len(data) - len(chunk)
+        else:
+            data = chunk
+        self._partial = bytearray(data[cut + 1 :])
         out = bytearray()
         for line in data[:cut].split(b"\n"):
             if line.endswith(b"\r"):
@@ -671,7 +687,7 @@ class _LineStreamRestorer(StreamRestorer):
         self._check_open()
         self._closed = True
         out = bytearray()
-        partial, self._partial = self._partial, b""
+        partial, self._partial = bytes(self._partial), bytearray()
         self._end(partial, out)
         return bytes(out)
 

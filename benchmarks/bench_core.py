@@ -93,10 +93,10 @@ def _ratio(
     return statistics.median(ratios), statistics.median(ours_s), statistics.median(base_s)
 
 
-def _session_with(n_tokens: int) -> tuple[Any, list[str]]:
-    session = Anonymizer(policy=FieldPolicy.anonymize_all()).session()
-    tokens = [session.token_for(f"original-value-{i:05d}") for i in range(n_tokens)]
-    return session, tokens
+def _session_with(n_tokens: int, tokens: str = "uuid") -> tuple[Any, list[str]]:
+    session = Anonymizer(policy=FieldPolicy.anonymize_all(), tokens=tokens).session()
+    minted = [session.token_for(f"original-value-{i:05d}", field="user.name") for i in range(n_tokens)]
+    return session, minted
 
 
 def model_answer(tokens: list[str], size: int, rng: random.Random, rate: float = 0.01) -> str:
@@ -141,7 +141,16 @@ def bench_restore(quick: bool) -> dict[str, float]:
         t = model_answer(toks, 100_000, random.Random(11))
         r = s.restorer
         flat[n] = _time(lambda r=r, t=t: r.restore(t), repeat=repeat, number=20)  # type: ignore[misc]
+    placeholder: dict[int, float] = {}
+    for n in counts:
+        s, toks = _session_with(n, "placeholder")
+        t = model_answer(toks, 100_000, random.Random(11))
+        r = s.restorer
+        assert r.restore(t) == kibana_restore(t, s.replacements)
+        placeholder[n] = _time(lambda r=r, t=t: r.restore(t), repeat=repeat, number=20)  # type: ignore[misc]
     return {
+        "placeholder_restore_flatness_10_to_10000": round(placeholder[10_000] / placeholder[10], 2),
+        "placeholder_restore_us_100kb_10000": round(placeholder[10_000] * 1e6, 1),
         "restore_speedup_vs_kibana_1000": round(speedup, 1),
         "restore_us_100kb_1000": round(ours_s * 1e6, 1),
         "kibana_restore_us_100kb_1000": round(kibana_s * 1e6, 1),

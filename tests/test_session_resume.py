@@ -114,3 +114,48 @@ def test_a_malformed_stored_map_is_rejected_naming_the_entry(bad: dict[Any, Any]
     """The fast check of a stored map falls back to the entry-by-entry one, whose error names the entry."""
     with pytest.raises(ReplacementsError, match=re.escape(where)):
         ENGINE.session(bad)
+
+
+@st.composite
+def placeholder_maps_and_texts(draw: st.DrawFn) -> tuple[dict[str, str], str, str]:
+    """A map of placeholders as minted and a text quoting them exactly, altered, bracketed, glued or unknown."""
+    labels = ["USER_NAME", "HOST", "A", "X_1"]
+    count = draw(st.integers(1, 6))
+    tokens = list(dict.fromkeys(f"<{draw(st.sampled_from(labels))}_{draw(st.integers(1, 12))}>" for _ in range(count)))
+    mapping = {t: f"original-{i}" for i, t in enumerate(tokens)}
+    pieces = []
+    for _ in range(draw(st.integers(0, 8))):
+        token = draw(st.sampled_from([*tokens, "<USER_NAME_99>"]))
+        name = token[1:-1]
+        forms = [token, token.lower(), name, name.lower(), f"[{name}]", "{" + name.lower() + "}", "x" + token]
+        forms += [name + "x", f"<{name}]", f"[{token.lower()}]"]
+        pieces.append(draw(st.sampled_from(forms)))
+        pieces.append(draw(st.sampled_from([" ", "", "_", "-", "\n", "é", "0"])))
+    return mapping, "".join(pieces), draw(st.sampled_from(["", "a", " "]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=placeholder_maps_and_texts())
+def test_placeholders_found_by_shape_restore_like_the_compiled_restorer(case: tuple[dict[str, str], str, str]) -> None:
+    """A map of minted placeholders is restored by shape (no automaton) exactly as the compiled restorer does."""
+    mapping, text, before = case
+    compiled = Restorer(mapping)
+    compiled._compile()
+    compiled._placeholders = False  # the automata, not the shape path
+    by_shape = Restorer(mapping)
+    assert by_shape.restore_with_report(text, before=before) == compiled.restore_with_report(text, before=before)
+    exact = Restorer(mapping, altered=False)
+    exact_compiled = Restorer(mapping, altered=False)
+    exact_compiled._compile()
+    exact_compiled._placeholders = False
+    assert exact.restore(text) == exact_compiled.restore(text)
+
+
+def test_a_report_over_twenty_thousand_tokens_is_not_quadratic() -> None:
+    """Each token-shaped string is checked against the tokens found by bisection (all pairs: ~4e8 checks)."""
+    tokens = [f"<USER_NAME_{i}>" for i in range(1, 20_001)]
+    mapping = {t: f"u{i}" for i, t in enumerate(tokens)}
+    text = " ".join(tokens) + " <HOST_NAME_7>"
+    report = Restorer(mapping).restore_with_report(text).report
+    assert report.restored == 20_000
+    assert report.unknown == 1
