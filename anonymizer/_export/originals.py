@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from anonymizer._freetext import FreeTextFinder
+from anonymizer._freetext import FreeTextFinder, build
 from anonymizer.engine import DEFAULT_MIN_LENGTH
 
 from .formats import conversations_in, loads, replacements_of, string_leaves
@@ -94,8 +94,14 @@ class ExportOriginals:
         if not texts:
             return set()
         if self._finder is None:
-            self._finder = FreeTextFinder(((o, o) for o in self._originals), ())
-        return {original for spans in self._finder.spans_many(texts) for _, _, original in spans}
+            self._finder = build({o: o for o in self._originals}, {}, self.min_length)
+        # A case variant counts as its original: the engine hides it too, so finding it means a leak.
+        return {original for spans in self._finder.spans_many(texts, _as_original) for _, _, original in spans}
+
+
+def _as_original(found: str, original: str) -> str:
+    """The replacement of a case variant ``found`` in a search for originals: the original it varies."""
+    return original
 
 
 def originals_of_record(raw: bytes | str) -> Iterator[str]:
