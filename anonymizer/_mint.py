@@ -16,6 +16,7 @@ Rule of this file: everything a session must check before it binds a new token l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from .errors import TokenError
@@ -38,6 +39,8 @@ MIN_RISKY = 3
 #: Calls of the strategy for one original before giving up with TokenError.
 MAX_ATTEMPTS = 64
 _UNTAGGED = (UuidTokens, KeyedTokens, MaskTokens)  # built-in strategies that never read context.tag
+_MAX_CLASS = 512  # most characters in the class of Minter._gaps
+_NO_GAPS = re.compile(r"(?!)")  # splits nothing
 
 
 class Minter:
@@ -46,12 +49,25 @@ class Minter:
     Not thread-safe on its own: the session calls it under its lock.
     """
 
-    __slots__ = ("_alphabet", "_by_size", "_counters", "_handed", "_strategy", "_tag", "_tagged", "checks")
+    __slots__ = (
+        "_alphabet",
+        "_by_size",
+        "_chars",
+        "_counters",
+        "_gaps",
+        "_handed",
+        "_strategy",
+        "_tag",
+        "_tagged",
+        "checks",
+    )
 
     def __init__(self, strategy: TokenStrategy) -> None:
         self._strategy = strategy
         self._alphabet = strategy.alphabet
         self._by_size: list[tuple[int, set[str]]] = []  # (length, originals of that length), by length
+        self._chars: set[str] = set()  # every character of those originals
+        self._gaps: re.Pattern[str] | None = None  # runs of other characters: no original crosses one
         self._counters: dict[str, int] = {}  # label -> highest number bound
         self._handed: dict[str, int] = {}  # label -> number handed out by ordinal() during the current attempt
         self._tag: str | None = None
@@ -69,6 +85,13 @@ class Minter:
         may contain it."""
         if len(original) < MIN_RISKY or (self._alphabet is not None and not self._alphabet.issuperset(original)):
             return
+        if not self._chars.issuperset(original):
+            self._chars.update(original)
+            self._gaps = (
+                re.compile("[^" + "".join(re.escape(c) for c in sorted(self._chars)) + "]+")
+                if len(self._chars) <= _MAX_CLASS
+                else _NO_GAPS  # (a strategy without an alphabet, originals in many scripts): every window
+            )
         size = len(original)
         for length, bucket in self._by_size:
             if length == size:
@@ -89,15 +112,26 @@ class Minter:
                 self._tag = conversation_tag(tag)  # a resumed session keeps its conversation's tag
 
     def contains_original(self, text: str) -> bool:
-        """Whether ``text`` contains an announced original."""
-        n = len(text)
-        for size, bucket in self._by_size:
-            if size > n:
-                break
-            self.checks += n - size + 1
-            for i in range(n - size + 1):
-                if text[i : i + size] in bucket:
-                    return True
+        """Whether ``text`` contains an announced original.
+
+        Only the runs of ``text`` made of characters of the originals can hold one (a UUID holds few and short
+        runs of digits): the windows of each original length are looked up in those runs only.
+        """
+        if self._gaps is None:
+            return False
+        by_size = self._by_size
+        shortest = by_size[0][0]
+        for run in self._gaps.split(text):
+            n = len(run)
+            if n < shortest:
+                continue
+            for size, bucket in by_size:
+                if size > n:
+                    break
+                self.checks += n - size + 1
+                for i in range(n - size + 1):
+                    if run[i : i + size] in bucket:
+                        return True
         return False
 
     def mint(

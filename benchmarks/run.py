@@ -35,6 +35,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "detect_speedup_vs_presidio": (">=", 3),
     "proxy_added_latency_growth_10_to_10000": ("<=", 1.5),
     "redact_peak_rss_ratio_10k_100k": ("<=", 1.3),
+    "mint_numeric_growth_1000_to_20000": ("<=", 1.5),
 }
 
 
