@@ -58,6 +58,7 @@ def batch_analyzer(
     swap = {p.id: p for p in phones}
     registry = copy.copy(analyzer.registry)
     registry.recognizers = [swap.get(r.id, r) if type(r) is PhoneRecognizer else r for r in registry.recognizers]
+    vars(registry)["get_recognizers"] = _RememberedSelection(registry)
     batch = copy.copy(analyzer)
     batch.registry = registry
     if type(analyzer.context_aware_enhancer) is LemmaContextAwareEnhancer and all(
@@ -65,6 +66,40 @@ def batch_analyzer(
     ):
         batch.context_aware_enhancer = _BatchContextEnhancer(analyzer.context_aware_enhancer)
     return batch, phones
+
+
+class _RememberedSelection:
+    """``RecognizerRegistry.get_recognizers`` answering a repeated request from memory.
+
+    Presidio selects the recognizers for the requested entities on every ``analyze`` call (a set built from
+    every recognizer); for the same language, entities and registry contents the stock method returns the same
+    recognizers in the same order, so the answer is kept. A request with ad-hoc recognizers, or a registry whose
+    recognizer list changed, goes to the stock method.
+    """
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+        self._stock = type(registry).get_recognizers
+        self._seen: dict[tuple[Any, ...], list[EntityRecognizer]] = {}
+        self._recognizers = (registry.recognizers, len(registry.recognizers))
+
+    def __call__(
+        self,
+        language: str,
+        entities: list[str] | None = None,
+        all_fields: bool = False,
+        ad_hoc_recognizers: list[EntityRecognizer] | None = None,
+    ) -> list[EntityRecognizer]:
+        registry = self._registry
+        listed, count = self._recognizers
+        if ad_hoc_recognizers or registry.recognizers is not listed or len(listed) != count:
+            selected: list[EntityRecognizer] = self._stock(registry, language, entities, all_fields, ad_hoc_recognizers)
+            return selected
+        key = (language, None if entities is None else tuple(entities), all_fields)
+        known = self._seen.get(key)
+        if known is None:
+            known = self._seen[key] = list(self._stock(registry, language, entities, all_fields, None))
+        return list(known)
 
 
 def speed_up_pipeline(nlp: Language) -> None:
