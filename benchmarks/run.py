@@ -33,7 +33,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "stream_vs_whole_64b": ("<=", 3),
     "stream_us_per_chunk": ("<=", 2),
     "detect_speedup_vs_presidio": (">=", 3),
+    "proxy_added_latency_growth_10_to_10000": ("<=", 1.5),
     "redact_peak_rss_ratio_10k_100k": ("<=", 1.3),
+    "mint_numeric_growth_1000_to_20000": ("<=", 1.5),
 }
 
 

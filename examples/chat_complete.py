@@ -44,9 +44,12 @@ def main() -> None:
     print("\nReplacements map (token -> original), kept on our side:")
     print(json.dumps(session.replacements, indent=2))
 
+    # A model's answer, written with the tokens it was sent (<USER_NAME_1_K7Q2X5>: K7Q2X5 is this conversation's
+    # random tag), once as sent, once with brackets swapped, once in lower case without brackets.
+    user, host, ip = (session.token_for(value) for value in ("jdoe", "srv-web-01", "10.1.2.3"))
     answer = (
-        "<USER_NAME_1> logged in to <HOST_NAME_1> from <SOURCE_IP_1>. "
-        "If [USER_NAME_1] does not usually work at night, reset the account of user_name_1."
+        f"{user} logged in to {host} from {ip}. "
+        f"If [{user[1:-1]}] does not usually work at night, reset the account of {user[1:-1].lower()}."
     )
     print("\nThe model's answer:\n" + answer)
     restored = session.restore(answer)

@@ -26,14 +26,21 @@ _SCRIPT = (
 )
 
 
+#: The people and machines of the deployment the generated conversations come from. An export redacts with memory
+#: constant per record plus about 350 bytes per *distinct* original (the export-wide set and its automaton), so the
+#: originals are drawn from a fixed population, as in a real deployment, not made unique per conversation.
+USERS, HOSTS = 5_000, 1_000
+
+
 def _conversation(i: int) -> dict[str, Any]:
     """A realistic conversation (four replacements, originals and tokens in its text), distinct per ``i``."""
     t = [str(uuid.UUID(int=(i << 8) + k, version=4)) for k in range(4)]
+    u, h = (i * 7919) % USERS, (i * 104_729) % HOSTS
     user, host, ip, mail = (
-        f"user{i:06d}",
-        f"host-{i:06d}.corp.local",
-        f"10.{i % 250}.{i % 97}.{i % 13}",
-        f"u{i}@corp.local",
+        f"user{u:06d}",
+        f"host-{h:06d}.corp.local",
+        f"10.{h % 250}.{h % 97}.{h % 13}",
+        f"u{u}@corp.local",
     )
     return {
         "id": str(uuid.UUID(int=i + 1, version=4)),

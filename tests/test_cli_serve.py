@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import socket
@@ -10,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -108,26 +107,36 @@ def test_serve_rejects_a_bad_store_url() -> None:
     assert b"--store" in done.stderr
 
 
-def test_serve_detect_hides_a_phone_number_end_to_end() -> None:
-    """`serve --detect`: a phone number no policy names, in a new conversation, never reaches the upstream and
-    comes back restored."""
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        ("+1 415-555-0132", "Call the analyst at +1 415-555-0132 about the alert"),
+        (JWT, f"The request carried Authorization: Bearer {JWT} from the proxy"),
+    ],
+    ids=["phone", "jwt"],
+)
+def test_serve_detect_hides_free_text_secrets_end_to_end(secret: str, text: str) -> None:
+    """`serve --detect`: a phone number or a JWT no policy names, in a new conversation, never reaches the
+    upstream and comes back restored."""
     kibana = KibanaStandIn()
-    with (
-        serve_in_thread(kibana.app()) as upstream,
-        serve("--detect", "--detect-model", "none", upstream=upstream) as (
-            _,
-            url,
-        ),
-    ):
+    with ExitStack() as stack:
+        upstream = stack.enter_context(serve_in_thread(kibana.app()))
+        _, url = stack.enter_context(serve("--detect", "--detect-model", "none", upstream=upstream))
         body = {
             "connectorId": "c",
             "persist": False,
             "isStream": False,
-            "messages": [{"role": "user", "content": "Call the analyst at +1 415-555-0132 about the alert"}],
+            "messages": [{"role": "user", "content": text}],
         }
         r = httpx.post(url + CHAT, content=orjson.dumps(body), headers=AUTH, timeout=60, trust_env=False)
     assert r.status_code == 200
     (sent,) = kibana.bodies(CHAT)
-    assert b"555-0132" not in sent and b"555" not in sent
-    assert "+1 415-555-0132" in r.json()["data"]
-    assert json.loads(sent)["messages"][0]["content"] != body["messages"][0]["content"]  # type: ignore[index]
+    assert secret.encode() not in sent
+    assert secret[-8:].encode() not in sent  # nor a part of it
+    assert text in r.json()["data"]

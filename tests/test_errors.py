@@ -60,7 +60,8 @@ def test_stream_accepts_bytearray_and_memoryview() -> None:
     session = Anonymizer(tokens="placeholder").session()
     session.anonymize_data({"user.name": "jdoe"})
     stream = session.stream("text")
-    out = stream.feed(bytearray(b"hi <USER_NAME_1>")) + stream.feed(memoryview(b" bye")) + stream.close()
+    token = session.token_for("jdoe").encode()
+    out = stream.feed(bytearray(b"hi " + token)) + stream.feed(memoryview(b" bye")) + stream.close()
     assert out == b"hi jdoe bye"
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy, PayloadError
 
@@ -33,10 +34,11 @@ def test_values_that_look_like_tokens_are_tokenized_like_any_value() -> None:
     """A value shaped like a token gets its own token and comes back as the same literal text."""
     session = Anonymizer(policy=EVERYTHING, tokens="placeholder").session()
     first = session.anonymize_data({"user.name": "jdoe"})["user.name"]
-    assert first == "<USER_NAME_1>"
-    out = session.anonymize_data({"user.name": "<USER_NAME_1>"})
-    assert out["user.name"] != first
-    assert session.deanonymize_obj(out) == {"user.name": "<USER_NAME_1>"}
+    assert untag(first) == "<USER_NAME_1>"
+    for lookalike in (first, "<USER_NAME_1>"):
+        out = session.anonymize_data({"user.name": lookalike})
+        assert out["user.name"] != first
+        assert session.deanonymize_obj(out) == {"user.name": lookalike}
 
 
 def test_originals_that_are_substrings_of_each_other() -> None:
@@ -44,7 +46,7 @@ def test_originals_that_are_substrings_of_each_other() -> None:
     session = Anonymizer(policy=KEEP_MESSAGE, tokens="placeholder").session()
     data = {"user.name": ["admin", "administrator", "admin-backup"], "message": "administrator and admin-backup, admin"}
     out = session.anonymize_data(data)
-    assert out["message"] == "<USER_NAME_2> and <USER_NAME_3>, <USER_NAME_1>"
+    assert untag(out["message"]) == "<USER_NAME_2> and <USER_NAME_3>, <USER_NAME_1>"
     assert session.deanonymize_obj(out) == data
 
 

@@ -127,7 +127,7 @@ def test_content_can_be_anonymized_on_request() -> None:
     plain = chat_complete_messages(request, anonymization_fields=None, session=session)
     hidden = chat_complete_messages(request, anonymization_fields=None, session=session, anonymize_content=True)
     assert plain[0]["content"].endswith("is jdoe ok?")
-    assert hidden[0]["content"].endswith("is <USER_NAME_1> ok?")
+    assert hidden[0]["content"].endswith(f"is {session.token_for('jdoe')} ok?")
 
 
 @given(

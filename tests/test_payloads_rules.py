@@ -12,6 +12,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy
 from anonymizer.payloads import (
@@ -182,7 +183,7 @@ def test_observability_screen_contexts_events_actions_and_extras_are_hidden_and_
     assert "Qjdoe" not in text
     assert "Qsrv" not in text
     raw = json.loads(out["screenContexts"][0]["data"][1]["value"])
-    assert raw == {"host": "<HOST_NAME_1>", "who": ["<USER_NAME_1>"]}
+    assert untag(raw) == {"host": "<HOST_NAME_1>", "who": ["<USER_NAME_1>"]}
     assert out["screenContexts"][0]["data"][0]["name"] == "alert"  # structural names stay
     assert out["messages"][1]["message"]["deanonymizations"][0]["entity"]["class_name"] == "PER"
     assert body == OBSERVABILITY_ATTACK  # the input is not touched
@@ -230,9 +231,9 @@ def test_conversation_user_names_and_unknown_message_parts_are_free_text() -> No
     }
     out = anonymize_payload(session, conv, Kind.CONVERSATION)
     assert out["id"] == "Qjdoe"
-    assert out["users"] == [{"id": "u1", "name": "<USER_NAME_1>"}]
-    assert out["messages"][0]["refusal"] == "not <USER_NAME_1>"
-    assert out["messages"][0]["metadata"] == {"refs": ["<USER_NAME_1>"]}
+    assert untag(out["users"]) == [{"id": "u1", "name": "<USER_NAME_1>"}]
+    assert untag(out["messages"][0]["refusal"]) == "not <USER_NAME_1>"
+    assert untag(out["messages"][0]["metadata"]) == {"refs": ["<USER_NAME_1>"]}
 
 
 def test_record_strings_follow_the_record_rules_in_both_forms() -> None:
@@ -249,8 +250,12 @@ def test_record_strings_follow_the_record_rules_in_both_forms() -> None:
     }
     out = anonymize_strings(session, record, CONVERSATION_RECORD_RULES)
     assert out["@timestamp"] == out["created_by"]["id"] == out["api_config"]["connector_id"] == "Qjdoe"
-    assert out["created_by"]["name"] == out["anything"]["else"] == "<USER_NAME_1>"
-    assert out["messages"][0] == {"@timestamp": "t", "content": "<USER_NAME_1>?", "trace_data": {"trace_id": "Qjdoe"}}
+    assert untag(out["created_by"]["name"]) == untag(out["anything"]["else"]) == "<USER_NAME_1>"
+    assert untag(out["messages"][0]) == {
+        "@timestamp": "t",
+        "content": "<USER_NAME_1>?",
+        "trace_data": {"trace_id": "Qjdoe"},
+    }
     assert out["replacements"] == record["replacements"]  # the map is the caller's to handle
     assert deanonymize_strings(session, out, CONVERSATION_RECORD_RULES) == record
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from anonymizer import Anonymizer
+from anonymizer import Anonymizer, Finding, Session
 from anonymizer.proxy import MemoryStore, ReplacementStore, create_app, user_identity
 from anonymizer.proxy.cli import add_serve_parser, run_serve
 
@@ -141,6 +146,8 @@ def test_serve_parser_defaults() -> None:
         ["--upstream", "http://127.0.0.1:5601", "--store", "postgres://x"],
         ["--upstream", "http://127.0.0.1:5601", "--tokens", "keyed"],
         ["--upstream", "http://127.0.0.1:5601", "--policy", "/nonexistent/policy.json"],
+        ["--upstream", "http://127.0.0.1:5601", "--detect", "--detect-model", "nosuchmodel"],
+        ["--upstream", "http://127.0.0.1:5601", "--session-cache", "-1"],
     ],
 )
 def test_serve_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -312,3 +319,97 @@ async def test_concurrent_requests_bind_one_token_per_original(tokens: str, tmp_
         assert name in r.json()["data"]
     for store in stores:
         await store.aclose()
+
+
+class YieldingStore(MemoryStore):
+    """A memory store whose calls let other tasks run first, as a networked store's do."""
+
+    async def version(self, user: str, conversation: str) -> str | None:
+        await asyncio.sleep(0)
+        return await super().version(user, conversation)
+
+    async def snapshot(self, user: str, conversation: str) -> tuple[dict[str, str], str | None]:
+        await asyncio.sleep(0)
+        return await super().snapshot(user, conversation)
+
+    async def merge_if(
+        self, user: str, conversation: str, mapping: Mapping[str, str], version: str | None
+    ) -> str | None:
+        await asyncio.sleep(0)
+        return await super().merge_if(user, conversation, mapping, version)
+
+    async def merge(self, user: str, conversation: str, mapping: Mapping[str, str]) -> str | None:
+        await asyncio.sleep(0)
+        return await super().merge(user, conversation, mapping)
+
+
+@settings(max_examples=25)
+@given(
+    names=st.lists(st.sampled_from(["ann", "bob", "cy", "dee", "eve", "fay"]), min_size=1, max_size=16),
+    tokens=st.sampled_from(["uuid", "placeholder", "mask"]),
+)
+def test_property_one_token_per_original_under_concurrency(names: list[str], tokens: str) -> None:
+    """Whatever originals race through two replicas sharing a store, each gets one token and every answer
+    restores its own request."""
+    seen: list[bytes] = []
+    engine = Anonymizer(tokens=tokens, key=b"k" * 32 if tokens == "mask" else None)
+
+    async def race() -> tuple[list[httpx.Response], dict[str, str]]:
+        store = YieldingStore()
+        async with client_for_store(store, seen, engine) as a, client_for_store(store, seen, engine) as b:
+            posts = [(a, b)[i % 2].post(CHAT, content=chat("c1", n)) for i, n in enumerate(names)]
+            replies = list(await asyncio.gather(*posts))
+        return replies, await store.load(user_of("ApiKey t"), "security/default/c1")
+
+    replies, stored = asyncio.run(race())
+    assert sorted(stored.values()) == sorted(set(names))
+    for reply, name in zip(replies, names, strict=True):
+        assert reply.status_code == 200 and reply.json()["data"].startswith(f"hi {name} ")
+    sent = {orjson.loads(s)["messages"][0]["data"]["user.name"] for s in seen}
+    assert sent == set(stored)
+
+
+class ThreadRecordingEngine(Anonymizer):
+    """An engine that notes the thread each session is built on."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.threads: list[str] = []
+
+    def session(self, replacements: Mapping[str, str] | None = None) -> Session:
+        self.threads.append(threading.current_thread().name)
+        return super().session(replacements)
+
+
+class ThreadRecordingDetector:
+    """A detector that finds nothing and notes the thread it runs on."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def detect(self, text: str) -> list[Finding]:
+        self.threads.append(threading.current_thread().name)
+        return []
+
+
+async def test_large_stored_map_is_compiled_off_the_event_loop() -> None:
+    """A session built from a large stored map is built on a worker thread; a small one inline."""
+    engine = ThreadRecordingEngine()
+    store = MemoryStore()
+    await store.merge(user_of("ApiKey t"), "security/default/big", {f"tok-{i}": f"orig-{i}" for i in range(5000)})
+    await store.merge(user_of("ApiKey t"), "security/default/small", {f"tok-{i}": f"orig-{i}" for i in range(10)})
+    loop_thread = threading.current_thread().name
+    async with client_for_store(store, engine=engine) as client:
+        assert (await client.post(CHAT, content=chat("big"))).status_code == 200
+        assert (await client.post(CHAT, content=chat("small"))).status_code == 200
+    big, small = engine.threads
+    assert big != loop_thread and small == loop_thread
+
+
+async def test_detection_runs_off_the_event_loop() -> None:
+    """With detectors, anonymizing (detection included) runs on worker threads, not the event loop's."""
+    detector = ThreadRecordingDetector()
+    loop_thread = threading.current_thread().name
+    async with client_for_store(MemoryStore(), engine=Anonymizer(detectors=[detector])) as client:
+        assert (await client.post(CHAT, content=chat("c1"))).status_code == 200
+    assert detector.threads and loop_thread not in detector.threads

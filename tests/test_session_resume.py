@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy, Restorer
 from anonymizer.errors import ReplacementsError
@@ -96,7 +97,7 @@ def test_resumed_session_keeps_stored_tokens_and_counts_placeholders_on() -> Non
     engine = Anonymizer(policy=FieldPolicy.anonymize_all(), tokens="placeholder")
     session = engine.session({"<USER_NAME_3>": "jdoe", "<USER_NAME_1>": "root", "<USER_NAME_9>": "jdoe"})
     out = session.anonymize_data({"user.name": ["jdoe", "alice"]})
-    assert out == {"user.name": ["<USER_NAME_3>", "<USER_NAME_10>"]}
+    assert untag(out) == {"user.name": ["<USER_NAME_3>", "<USER_NAME_10>"]}
     assert session.anonymize_text("root and jdoe") == "<USER_NAME_1> and <USER_NAME_3>"
     assert session.deanonymize("<USER_NAME_9>") == "jdoe"
 

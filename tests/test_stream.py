@@ -302,6 +302,11 @@ def observability_body(draw: st.DrawFn, session: Session) -> tuple[bytes, list[d
     return bytes(out), messages
 
 
+def json_escaping(restorer: Restorer) -> Restorer:
+    """The restorer of a JSON text: every original as it stands inside a JSON string literal."""
+    return Restorer({t: json.dumps(o, ensure_ascii=False)[1:-1] for t, o in restorer.replacements.items()})
+
+
 def _split(draw: st.DrawFn, text: str) -> list[str]:
     points = sorted(draw(st.lists(st.integers(0, len(text)), max_size=5)))
     edges = [0, *points, len(text)]
@@ -331,9 +336,9 @@ def test_observability_ndjson_stream_equals_whole(name: str, data: st.DataObject
             got_content = "".join(c.get("content", "") for c in chunks)
             got_args = "".join(c.get("function_call", {}).get("arguments", "") for c in chunks)
             assert got_content == restorer.restore(want["content"])
-            assert got_args == restorer.restore(want["arguments"])
+            assert got_args == json_escaping(restorer).restore(want["arguments"])
             assert event["message"]["content"] == restorer.restore(want["content"])
-            assert event["message"]["function_call"]["arguments"] == restorer.restore(want["arguments"])
+            assert event["message"]["function_call"]["arguments"] == json_escaping(restorer).restore(want["arguments"])
             chunks = []
         elif event["type"] == "messageAdd":
             want = messages[seen]
@@ -432,7 +437,8 @@ def test_openai_sse_stream_equals_whole(name: str, data: st.DataObject) -> None:
             got[i, "content"] += delta.get("content", "")
             got[i, "fc"] += delta.get("function_call", {}).get("arguments", "")
             got[i, "tool"] += "".join(t["function"]["arguments"] for t in delta.get("tool_calls", []))
-    assert got == {k: restorer.restore(v) for k, v in texts.items()}
+    escaping = json_escaping(restorer)  # arguments are JSON texts: originals go in escaped
+    assert got == {k: (restorer if k[1] == "content" else escaping).restore(v) for k, v in texts.items()}
     assert out.count(b": keep-alive") == body.count(b": keep-alive")
 
 

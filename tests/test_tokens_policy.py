@@ -8,7 +8,7 @@ import pytest
 
 from anonymizer import Anonymizer, FieldPolicy, PolicyError
 from anonymizer.policy import Action
-from anonymizer.tokens import entity_mask, label_for
+from anonymizer.tokens import TAG_PATTERN, entity_mask, label_for, placeholder_parts
 
 
 @pytest.mark.parametrize(
@@ -41,9 +41,18 @@ def test_mask_strategy_uses_the_field_as_class() -> None:
 
 
 def test_placeholder_numbering_resumes_after_a_stored_map() -> None:
-    """A session resumed from a map with <USER_NAME_3> numbers the next user name 4."""
+    """A session resumed from a map with <USER_NAME_3_K7Q2X5> numbers the next user name 4, with the same tag."""
+    session = Anonymizer(tokens="placeholder").session({"<USER_NAME_3_K7Q2X5>": "alice"})
+    assert session.token_for("bob", field="user.name") == "<USER_NAME_4_K7Q2X5>"
+    assert session.token_for("alice", field="user.name") == "<USER_NAME_3_K7Q2X5>"
+
+
+def test_placeholder_numbering_resumes_after_an_untagged_stored_map() -> None:
+    """A map minted before tags (<USER_NAME_3>) keeps its tokens; new ones are numbered on, with a fresh tag."""
     session = Anonymizer(tokens="placeholder").session({"<USER_NAME_3>": "alice"})
-    assert session.token_for("bob", field="user.name") == "<USER_NAME_4>"
+    token = session.token_for("bob", field="user.name")
+    assert placeholder_parts(token) == ("USER_NAME", 4, placeholder_parts(token)[2])  # type: ignore[index]
+    assert re.fullmatch(TAG_PATTERN, placeholder_parts(token)[2])  # type: ignore[index, arg-type]
     assert session.token_for("alice", field="user.name") == "<USER_NAME_3>"
 
 

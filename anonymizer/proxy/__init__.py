@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from anonymizer.proxy._app import (
     DEFAULT_SESSION_CACHE_SIZE,
+    DEFAULT_SESSION_CACHE_TOKENS,
     DEFAULT_STORE_PATH,
     HEALTH_PATH,
     LIVE_PATH,
@@ -36,6 +37,7 @@ from anonymizer.proxy._upstream import DEFAULT_TIMEOUT
 
 __all__ = [
     "DEFAULT_SESSION_CACHE_SIZE",
+    "DEFAULT_SESSION_CACHE_TOKENS",
     "DEFAULT_STORE_PATH",
     "DEFAULT_TIMEOUT",
     "HEALTH_PATH",

@@ -22,11 +22,13 @@ from anonymizer.proxy import _handlers as handlers
 from anonymizer.proxy._identity import ANONYMOUS
 from anonymizer.proxy._metrics import METRICS_PATH
 from anonymizer.proxy._proxy import Failure, Proxy, RequestLog
+from anonymizer.proxy._sessions import SessionCache
 from anonymizer.proxy._store import ReplacementStore, SQLiteStore
 from anonymizer.proxy._upstream import DEFAULT_TIMEOUT, UpstreamFailure, kibana_error
 
 __all__ = [
     "DEFAULT_SESSION_CACHE_SIZE",
+    "DEFAULT_SESSION_CACHE_TOKENS",
     "DEFAULT_STORE_PATH",
     "HEALTH_PATH",
     "LIVE_PATH",
@@ -39,6 +41,8 @@ __all__ = [
 DEFAULT_STORE_PATH = "anonymizer-replacements.db"
 #: Compiled sessions kept in memory (the most recently used conversations).
 DEFAULT_SESSION_CACHE_SIZE = 256
+#: Tokens the kept sessions may hold in all (a session takes about 400 bytes per token: ~400 MB).
+DEFAULT_SESSION_CACHE_TOKENS = 1_000_000
 #: Liveness: 200 while the process serves (never forwarded).
 LIVE_PATH = "/_anonymizer/live"
 #: Readiness: 200 when the store and the upstream answer, else 503 (never forwarded).
@@ -126,6 +130,7 @@ def create_app(
     identity_key: bytes | None = None,
     max_body_bytes: int = MAX_JSON_BYTES,
     session_cache_size: int = DEFAULT_SESSION_CACHE_SIZE,
+    session_cache_tokens: int = DEFAULT_SESSION_CACHE_TOKENS,
     allow_anonymous: bool = False,
 ) -> Starlette:
     """An ASGI app that sits in front of Kibana at ``upstream`` and anonymizes its AI Assistant traffic.
@@ -140,7 +145,8 @@ def create_app(
     * ``identity_key``: a secret that turns the user identity into an HMAC of the credential.
     * ``max_body_bytes``: larger request bodies get a 413 on the rewritten routes.
     * ``session_cache_size``: how many conversations keep their compiled session in memory between requests
-      (checked against the store's version of the map on every request; 0 rebuilds every time).
+      (checked against the store's version of the map on every request; 0 rebuilds every time), and
+      ``session_cache_tokens`` how many tokens their maps may hold in all (least recently used evicted first).
     * ``allow_anonymous``: requests without a credential are refused (401) on the rewritten routes unless this
       is true; then they all share one ``anonymous`` identity, and so each other's conversations' maps.
 
@@ -158,7 +164,7 @@ def create_app(
         timeout=timeout,
         identity_key=identity_key,
         max_body_bytes=max_body_bytes,
-        session_cache_size=session_cache_size,
+        session_cache=SessionCache(session_cache_size, session_cache_tokens),
         allow_anonymous=allow_anonymous,
     )
     app = Starlette(routes=_routes(proxy), lifespan=proxy.lifespan)

@@ -92,7 +92,7 @@ class Proxy:
         timeout: httpx.Timeout | float,
         identity_key: bytes | None,
         max_body_bytes: int,
-        session_cache_size: int,
+        session_cache: SessionCache,
         allow_anonymous: bool,
     ) -> None:
         base = httpx.URL(upstream)
@@ -108,7 +108,7 @@ class Proxy:
         self.max_body_bytes = max_body_bytes
         self.allow_anonymous = allow_anonymous
         self.offload_all = bool(engine.detectors)
-        self.sessions = SessionCache(session_cache_size)
+        self.sessions = session_cache
         self.locks = KeyedLocks()
         self.metrics = Metrics()
         self.client: httpx.AsyncClient | None = None

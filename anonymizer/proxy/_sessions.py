@@ -28,21 +28,25 @@ Key = tuple[str, str]  # (user, conversation)
 class _Entry:
     version: str | None
     session: Session
+    tokens: int
 
 
 class SessionCache:
-    """At most ``size`` sessions, least recently used evicted first (``size`` 0 keeps none).
+    """At most ``size`` sessions holding at most ``max_tokens`` tokens in all, least recently used evicted first
+    (``size`` 0 keeps none; a session larger than ``max_tokens`` is not kept).
 
-    Not thread-safe: used from the event loop only.
+    A session takes about 400 bytes per token of its map. Not thread-safe: used from the event loop only.
     """
 
-    __slots__ = ("_entries", "hits", "misses", "size")
+    __slots__ = ("_entries", "_tokens", "hits", "max_tokens", "misses", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_tokens: int = 1_000_000) -> None:
         if size < 0:
             raise ConfigError("the session cache size cannot be negative", path="session_cache_size")
         self.size = size
+        self.max_tokens = max_tokens
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._tokens = 0
         self.hits = 0
         self.misses = 0
 
@@ -58,16 +62,21 @@ class SessionCache:
 
     def put(self, key: Key, version: str | None, session: Session) -> None:
         """Remember ``session`` as the state of ``version`` of the map."""
-        if self.size == 0:
+        self.drop(key)
+        tokens = len(session)
+        if self.size == 0 or tokens > self.max_tokens:
             return
-        self._entries[key] = _Entry(version, session)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self._entries[key] = _Entry(version, session, tokens)
+        self._tokens += tokens
+        while len(self._entries) > self.size or self._tokens > self.max_tokens:
+            _, evicted = self._entries.popitem(last=False)
+            self._tokens -= evicted.tokens
 
     def drop(self, key: Key) -> None:
         """Forget ``key`` (its session holds bindings the store may not have, or the map was deleted)."""
-        self._entries.pop(key, None)
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._tokens -= entry.tokens
 
     def __len__(self) -> int:
         return len(self._entries)

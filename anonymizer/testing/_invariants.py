@@ -237,8 +237,8 @@ def assert_roundtrip(session: Any, payload: object, kind: Kind | str) -> dict[st
     >>> from anonymizer.testing import assert_roundtrip
     >>> session = Anonymizer(tokens="placeholder").session()
     >>> body = {"connectorId": "c", "persist": False, "messages": [{"role": "user", "data": {"user.name": "jdoe"}}]}
-    >>> assert_roundtrip(session, body, "security.chat_complete")["messages"][0]["data"]
-    {'user.name': '<USER_NAME_1>'}
+    >>> assert_roundtrip(session, body, "security.chat_complete")["messages"][0]["data"]  # doctest: +ELLIPSIS
+    {'user.name': '<USER_NAME_1_...>'}
 
     Both sides are computed with the session as it is after anonymizing. For a payload that holds no token of
     the session's map (the usual case) ``deanonymize(p)`` is ``p`` itself, and that is what is compared
@@ -407,6 +407,10 @@ class _Normal:
         self.sources.append(sources or {})
 
 
+Restore = Callable[[str, bool], str]
+"""Restores a text; the flag says it is a JSON text (originals then go in JSON-escaped)."""
+
+
 def _lines(body: bytes) -> list[tuple[int, bytes]]:
     """``(line number from 1, line without its terminator)``."""
     parts = body.split(b"\n")
@@ -415,7 +419,7 @@ def _lines(body: bytes) -> list[tuple[int, bytes]]:
     return [(n, line[:-1] if line.endswith(b"\r") else line) for n, line in enumerate(parts, 1)]
 
 
-def _security(body: bytes, restore: Callable[[str], str] | None, side: str) -> _Normal:
+def _security(body: bytes, restore: Restore | None, side: str) -> _Normal:
     texts: list[str] = []
     others: list[tuple[Any, str]] = []
     for n, line in _lines(body):
@@ -426,13 +430,13 @@ def _security(body: bytes, restore: Callable[[str], str] | None, side: str) -> _
             texts.append(obj["payload"])
         elif obj is _NOT_JSON:
             text = _text_of(line)
-            others.append(({"line": restore(text) if restore else text}, f"{side} line {n} (not JSON)"))
+            others.append(({"line": restore(text, False) if restore else text}, f"{side} line {n} (not JSON)"))
         else:
             others.append((obj, f"{side} line {n}"))
     normal = _Normal()
     joined = "".join(texts)
     label = "the content payloads, concatenated"
-    normal.add({"payload": restore(joined) if restore else joined}, label, {("payload",): joined})
+    normal.add({"payload": restore(joined, False) if restore else joined}, label, {("payload",): joined})
     for item, where in others:
         normal.add(item, where)
     return normal
@@ -441,14 +445,19 @@ def _security(body: bytes, restore: Callable[[str], str] | None, side: str) -> _
 _ENDS_MESSAGE = frozenset({"chatCompletionMessage", "messageAdd", "chatCompletionError"})
 
 
-def _observability(body: bytes, restore: Callable[[str], str] | None, side: str) -> _Normal:
+def _observability(body: bytes, restore: Restore | None, side: str) -> _Normal:
     normal = _Normal()
     content: list[str] = []
     args: list[str] = []
     open_since: int | None = None
 
-    def restored(text: str) -> str:
-        return restore(text) if restore else text
+    def restored(text: str, json_text: bool = False) -> str:
+        return restore(text, json_text) if restore else text
+
+    def whole(container: Any, key: str, base: Path, json_text: bool, sources: dict[Path, str]) -> None:
+        if isinstance(container, dict) and isinstance(container.get(key), str) and container[key]:
+            sources[(*base, key)] = container[key]
+            container[key] = restored(container[key], json_text)
 
     def close(n: int) -> None:
         nonlocal open_since
@@ -456,7 +465,7 @@ def _observability(body: bytes, restore: Callable[[str], str] | None, side: str)
             return
         c, a = "".join(content), "".join(args)
         normal.add(
-            {"message": {"content": restored(c), "function_call": {"arguments": restored(a)}}},
+            {"message": {"content": restored(c), "function_call": {"arguments": restored(a, True)}}},
             f"the chatCompletionChunk events of {side} lines {open_since}-{n}, concatenated",
             {("message", "content"): c, ("message", "function_call", "arguments"): a},
         )
@@ -488,45 +497,47 @@ def _observability(body: bytes, restore: Callable[[str], str] | None, side: str)
         sources: dict[Path, str] = {}
         if kind in _ENDS_MESSAGE:
             close(n - 1)
-            inner: Any = message
-            base: Path = ("message",)
-            if kind == "messageAdd" and isinstance(message, dict):
-                inner, base = message.get("message"), ("message", "message")
-            if kind != "chatCompletionError" and isinstance(inner, dict):
-                if isinstance(inner.get("content"), str) and inner["content"]:
-                    sources[(*base, "content")] = inner["content"]
-                    inner["content"] = restored(inner["content"])
-                call = inner.get("function_call")
-                if isinstance(call, dict) and isinstance(call.get("arguments"), str) and call["arguments"]:
-                    sources[(*base, "function_call", "arguments")] = call["arguments"]
-                    call["arguments"] = restored(call["arguments"])
+        inner: Any = message
+        base: Path = ("message",)
+        if kind == "messageAdd" and isinstance(message, dict):
+            inner, base = message.get("message"), ("message", "message")
+        if kind in ("chatCompletionMessage", "messageAdd") and isinstance(inner, dict):
+            role = inner.get("role")
+            whole(inner, "content", base, role == "function" or (role == "user" and "name" in inner), sources)
+            whole(inner.get("function_call"), "arguments", (*base, "function_call"), True, sources)
+            whole(inner, "data", base, True, sources)
+        elif kind == "chatCompletionError" and isinstance(obj, dict):
+            whole(obj.get("error"), "message", ("error",), False, sources)
+        elif kind in ("conversationCreate", "conversationUpdate") and isinstance(obj, dict):
+            whole(obj.get("conversation"), "title", ("conversation",), False, sources)
+        elif kind == "confirmationRequired" and isinstance(obj, dict):
+            whole(obj, "functionCallArguments", (), True, sources)
+            whole(obj.get("confirmationConfig"), "message", ("confirmationConfig",), False, sources)
         normal.add(obj, f"{side} line {n} ({kind or 'JSON'})", sources)
     close(last)
     return normal
 
 
-def _sse_events(body: bytes) -> list[tuple[int, list[bytes]]]:
-    events: list[tuple[int, list[bytes]]] = []
-    current: list[bytes] = []
-    start = 0
-    for n, line in _lines(body):
-        if line:
-            if not current:
-                start = n
-            current.append(line)
-        elif current:
-            events.append((start, current))
-            current = []
-    if current:
-        events.append((start, current))
-    return events
+def _sse_data(body: bytes) -> list[tuple[int, bytes]]:
+    """``(line number, value)`` of every ``data:`` line: each is parsed on its own, whether events are separated
+    by blank lines or follow each other on single newlines."""
+    return [
+        (n, line[6:] if line.startswith(b"data: ") else line[5:])
+        for n, line in _lines(body)
+        if line.startswith(b"data:")
+    ]
+
+
+#: The plain-text fields of an OpenAI chunk's delta (function and tool call arguments are JSON texts).
+_DELTA_TEXTS = ("content", "refusal", "reasoning_content", "reasoning")
 
 
 def _sse_fields(delta: dict[str, Any]) -> list[tuple[tuple[str, Any], Path, str]]:
     """``(hold key, JSON path inside a choice, text)`` for every restored text of a delta."""
     out: list[tuple[tuple[str, Any], Path, str]] = []
-    if isinstance(delta.get("content"), str):
-        out.append((("content", 0), ("delta", "content"), delta["content"]))
+    for field in _DELTA_TEXTS:
+        if isinstance(delta.get(field), str):
+            out.append(((field, 0), ("delta", field), delta[field]))
     call = delta.get("function_call")
     if isinstance(call, dict) and isinstance(call.get("arguments"), str):
         out.append((("function_call", 0), ("delta", "function_call", "arguments"), call["arguments"]))
@@ -540,7 +551,7 @@ def _sse_fields(delta: dict[str, Any]) -> list[tuple[tuple[str, Any], Path, str]
     return out
 
 
-def _openai(body: bytes, restore: Callable[[str], str] | None, side: str) -> _Normal:
+def _openai(body: bytes, restore: Restore | None, side: str) -> _Normal:
     normal = _Normal()
     open_texts: dict[tuple[Any, tuple[str, Any]], tuple[Path, list[str], int]] = {}
 
@@ -550,18 +561,14 @@ def _openai(body: bytes, restore: Callable[[str], str] | None, side: str) -> _No
             text = "".join(parts)
             path: Path = ("choices", key[0], *sub)
             normal.add(
-                {"text": restore(text) if restore else text},
+                {"text": restore(text, key[1][0] not in _DELTA_TEXTS) if restore else text},
                 f"{json_path(path)} of {side} events from line {since} to {n}, concatenated",
                 {("text",): text},
             )
 
     last = 0
-    for n, lines in _sse_events(body):
+    for n, value in _sse_data(body):
         last = n
-        data = [line for line in lines if line.startswith(b"data:")]
-        if len(data) != 1:
-            continue
-        value = data[0][6:] if data[0].startswith(b"data: ") else data[0][5:]
         if value.strip() == b"[DONE]":
             close(lambda _: True, n)
             normal.add({"done": True}, f"{side} event at line {n} ([DONE])")
@@ -569,7 +576,7 @@ def _openai(body: bytes, restore: Callable[[str], str] | None, side: str) -> _No
         obj = _loads(value)
         if obj is _NOT_JSON:
             text = _text_of(value)
-            normal.add({"data": restore(text) if restore else text}, f"{side} event at line {n} (not JSON)")
+            normal.add({"data": restore(text, False) if restore else text}, f"{side} event at line {n} (not JSON)")
         elif isinstance(obj, dict) and isinstance(obj.get("choices"), list):
             for m, choice in enumerate(obj["choices"]):
                 if not isinstance(choice, dict):
@@ -594,7 +601,7 @@ def _is(index: Any) -> Callable[[Any], bool]:
     return lambda i: bool(i == index)
 
 
-_PARSERS: dict[str, Callable[[bytes, Callable[[str], str] | None, str], _Normal]] = {
+_PARSERS: dict[str, Callable[[bytes, Restore | None, str], _Normal]] = {
     "security.ndjson": _security,
     "observability.ndjson": _observability,
     "openai.sse": _openai,
@@ -606,14 +613,7 @@ def _check_lines_parse(fmt: str, body: bytes, out: bytes) -> None:
     if fmt == "openai.sse":
 
         def bad(data: bytes) -> list[int]:
-            found = []
-            for n, lines in _sse_events(data):
-                for line in lines:
-                    if line.startswith(b"data:"):
-                        value = line[6:] if line.startswith(b"data: ") else line[5:]
-                        if value.strip() != b"[DONE]" and _loads(value) is _NOT_JSON:
-                            found.append(n)
-            return found
+            return [n for n, value in _sse_data(data) if value.strip() != b"[DONE]" and _loads(value) is _NOT_JSON]
     else:
 
         def bad(data: bytes) -> list[int]:
@@ -635,8 +635,8 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
     >>> from anonymizer import Anonymizer
     >>> from anonymizer.testing import assert_stream_equals_whole
     >>> session = Anonymizer(tokens="placeholder").session()
-    >>> _ = session.anonymize_data({"user.name": "jdoe"})
-    >>> assert_stream_equals_whole(session, "text", b"hi <USER_NAME_1>!", [b"hi <USER", b"_NAME_1>!"])
+    >>> token = session.anonymize_data({"user.name": "jdoe"})["user.name"].encode()
+    >>> assert_stream_equals_whole(session, "text", b"hi " + token + b"!", [b"hi <USER", token[5:] + b"!"])
     b'hi jdoe!'
 
     ``chunks`` must concatenate to ``body`` (see :func:`~anonymizer.testing.chunkings`). The expectation is
@@ -647,9 +647,16 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
       other lines are unchanged;
     * ``observability.ndjson``: the ``chatCompletionChunk`` texts of each message (``message.content``,
       ``message.function_call.arguments``), concatenated, are the input's restored; ``chatCompletionMessage`` and
-      ``messageAdd`` carry their message restored whole; other events are unchanged;
-    * ``openai.sse``: per choice, the ``delta`` texts, concatenated up to the choice's ``finish_reason``, are the
-      input's restored; ``[DONE]`` and error events are unchanged.
+      ``messageAdd`` carry their message restored whole (``content``, ``function_call.arguments``, ``data``), as
+      do ``chatCompletionError`` (``error.message``), ``conversationCreate``/``conversationUpdate``
+      (``conversation.title``) and ``confirmationRequired`` (``functionCallArguments``,
+      ``confirmationConfig.message``); other events are unchanged;
+    * ``openai.sse``: every ``data:`` line on its own (blank-line or single-newline framing); per choice, the
+      ``delta`` texts (``content``, ``refusal``, ``reasoning_content``, ``reasoning``, function and tool call
+      ``arguments``), concatenated up to the choice's ``finish_reason``, are the input's restored; ``[DONE]``
+      and error events are unchanged.
+
+    JSON texts (arguments, ``data``, a function's answer) are expected with the originals JSON-escaped.
 
     Every line or event the stream emits must parse (unless the input's did not), and a body ending in a line
     terminator must still end in one. Raises :class:`StreamMismatchError` naming the place (a JSON path within
@@ -677,7 +684,8 @@ def assert_stream_equals_whole(session: Any, fmt: str, body: bytes, chunks: Sequ
     if parser is None:
         raise ConfigError(f"unknown stream format {fmt!r}")
     _check_lines_parse(fmt, body, out)
-    expected = parser(body, restorer.restore, "input")
+    escaping = Restorer({t: json.dumps(o, ensure_ascii=False)[1:-1] for t, o in session.replacements.items()})
+    expected = parser(body, lambda text, is_json: (escaping if is_json else restorer).restore(text), "input")
     actual = parser(out, None, "output")
     diff = _first_difference(expected.items, actual.items)
     if diff is None:
