@@ -68,6 +68,9 @@ __all__ = [
 _SIGNALS = """\
   130  interrupted (Ctrl-C); no output file is left behind
   143  terminated (SIGTERM); no output file is left behind"""
+_SIGNALS_READ_ONLY = """\
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM)"""
 
 _EXIT_CODES_MAIN = f"""\
 exit codes:
@@ -95,7 +98,7 @@ exit codes:
   2    usage error (bad option, unreadable key file)
   3    leaked originals or unresolved tokens found
   4    input/output error (unreadable input, replacements that do not match or do not decrypt)
-{_SIGNALS}
+{_SIGNALS_READ_ONLY}
 """
 
 _MAIN_HELP = f"""\

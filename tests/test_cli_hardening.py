@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_cli import _SCRIPT, EXPORT, conversations, ndjson, run
 
 
@@ -160,12 +161,17 @@ def test_a_damaged_encrypted_header_exits_4_with_a_message(tmp_path: Path) -> No
 
 
 def test_help_and_messages_say_what_the_command_takes(tmp_path: Path) -> None:
-    """audit --help lists no --reject-file exit code; --workers abc and an unknown --detect-model say what to type."""
+    """audit --help lists no --reject-file exit code; --workers abc says what to type."""
     audit_help = run("audit", "--help").stdout.decode()
     assert "--reject-file" not in audit_help and "143" in audit_help
     done = run("redact", EXPORT, "--no-replacements", "--workers", "abc")
     assert done.returncode == 2
     assert b"expected a whole number of 1 or more, got 'abc'" in done.stderr and b"_positive" not in done.stderr
+
+
+def test_an_unknown_detect_model_is_named_with_the_option_to_use() -> None:
+    """--detect-model nosuchmodel exits 2 and suggests --detect-model none (not the Python API's model=None)."""
+    pytest.importorskip("spacy")
     done = run("redact", EXPORT, "--no-replacements", "--detect", "--detect-model", "nosuchmodel")
     assert done.returncode == 2
     assert b"--detect-model none" in done.stderr and b"model=None" not in done.stderr

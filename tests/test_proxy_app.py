@@ -413,3 +413,20 @@ async def test_detection_runs_off_the_event_loop() -> None:
     async with client_for_store(MemoryStore(), engine=Anonymizer(detectors=[detector])) as client:
         assert (await client.post(CHAT, content=chat("c1"))).status_code == 200
     assert detector.threads and loop_thread not in detector.threads
+
+
+async def test_cached_session_not_used_after_the_map_is_deleted_elsewhere() -> None:
+    """A conversation whose map another replica deleted is not restored from this replica's cached session."""
+    store = MemoryStore()
+    seen: list[bytes] = []
+
+    def asking(token: str) -> bytes:
+        return orjson.dumps({**BODY, "conversationId": "c1", "messages": [{"role": "user", "content": token}]})
+
+    async with client_for_store(store, seen) as a:
+        await a.post(CHAT, content=chat("c1", "alice"))
+        token = orjson.loads(seen[0])["messages"][0]["data"]["user.name"]
+        assert "alice" in (await a.post(CHAT, content=asking(token))).json()["data"]  # cached, restored
+        await store.delete(user_of("ApiKey t"), "security/default/c1")  # as another replica's DELETE does
+        answer = (await a.post(CHAT, content=asking(token))).json()["data"]
+    assert "alice" not in answer and token in answer

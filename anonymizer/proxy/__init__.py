@@ -1,4 +1,5 @@
-"""A reference anonymizing proxy for Kibana's AI Assistant APIs (extra ``proxy``: Starlette, httpx, uvicorn, redis).
+"""A reference anonymizing proxy for Kibana's AI Assistant APIs (extra ``proxy``: Starlette, httpx, uvicorn, redis,
+prometheus-client).
 
 >>> from anonymizer.proxy import create_app, SQLiteStore  # doctest: +SKIP
 >>> app = create_app("http://127.0.0.1:5601", store=SQLiteStore("replacements.db"))  # doctest: +SKIP
@@ -6,8 +7,11 @@
 Requests to the security and observability chat/complete routes and to the security conversation routes are
 anonymized before they leave, and their answers (JSON or streamed) restored before they return; every other
 route is forwarded untouched. Each conversation's replacements are kept in a :class:`ReplacementStore` keyed by
-the caller's identity (a hash of the credential) and the conversation, so one user's tokens are never restored
-for another. Run it with ``python -m anonymizer.proxy --upstream URL`` (or ``anonymizer serve``).
+the caller's identity (a hash of the credential; requests without one are refused unless ``allow_anonymous``)
+and the conversation, so one user's tokens are never restored for another. Compiled sessions are kept between
+requests and checked against the store's version of the map. The app also serves :data:`LIVE_PATH`,
+:data:`READY_PATH` and :data:`METRICS_PATH`. Run it with ``python -m anonymizer.proxy --upstream URL`` (or
+``anonymizer serve``).
 """
 
 from __future__ import annotations

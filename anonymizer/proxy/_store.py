@@ -399,8 +399,9 @@ class RedisStore:
     For several proxy replicas. A merge is optimistic: ``WATCH`` the hash, check the version and the tokens with
     ``HMGET``, then ``HSETNX`` each one and set a new version inside ``MULTI``/``EXEC`` (retried when another
     client changed the hash meanwhile), so it is all or nothing. A command that fails on a connection the server
-    closed (a Redis restart) is retried on a fresh one. Pass a URL (``redis://host:6379/0``) or a
-    ``redis.asyncio.Redis`` client; a client passed in is not closed by :meth:`aclose`. Hash field order is not
+    closed (a Redis restart) is retried on a fresh one. Pass a URL (``redis://host:6379/0``; connecting times out
+    after 5 s, a command after 10 s) or a ``redis.asyncio.Redis`` client; a client passed in is not closed by
+    :meth:`aclose`. Hash field order is not
     kept by Redis; the order of a loaded map only matters when an original has several tokens, and every one of
     them still restores.
 
@@ -412,7 +413,9 @@ class RedisStore:
         if isinstance(url_or_client, str):
             import redis.asyncio as aioredis
 
-            self._client: Any = aioredis.Redis.from_url(url_or_client, health_check_interval=30)
+            self._client: Any = aioredis.Redis.from_url(
+                url_or_client, health_check_interval=30, socket_connect_timeout=5, socket_timeout=10
+            )
             self._owned = True
         else:
             self._client = url_or_client

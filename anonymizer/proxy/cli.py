@@ -43,6 +43,7 @@ examples:
   anonymizer serve --upstream http://127.0.0.1:5601
   anonymizer serve --upstream https://kibana.internal:5601 --port 8443 --store redis://127.0.0.1:6379/0 \\
       --tokens keyed --key-file token.key --policy anonymization_fields.json
+  anonymizer serve --upstream http://127.0.0.1:5601 --detect    # also hide PII and secrets found in free text
 
 Without a credential (Authorization header or Kibana's session cookie) the rewritten routes answer 401: the
 store is keyed by user. --allow-anonymous lets such requests share one "anonymous" identity (and its maps).
