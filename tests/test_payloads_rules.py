@@ -319,3 +319,27 @@ def test_extra_properties_holding_known_originals_never_leak(
     assert_no_leak(_without_maps(out), pool, replacements=session.replacements)
     restored = deanonymize_payload(session, out, kind)
     assert _without_maps(restored) == _without_maps(deanonymize_payload(session, payload, kind))
+
+
+def test_export_redaction_hides_detector_hits_in_every_unlisted_string() -> None:
+    """The CLI's record redaction runs free text over every string but the allow-list, and restores exactly."""
+    from anonymizer import Finding
+    from anonymizer._export.formats import loads
+    from anonymizer._export.records import Redactor, restore_conversation
+
+    class Emails:
+        def detect(self, text: str) -> list[Finding]:
+            return [Finding(m.start(), m.end(), "EMAIL") for m in re.finditer(r"[\w.]+@[\w.-]+\w", text)]
+
+    engine = Anonymizer(policy=FieldPolicy.kibana_default(unknown="keep"), detectors=[Emails()])
+    record = {
+        "id": "c1",
+        "title": "hi",
+        "users": [{"id": "u1", "name": "ann@corp.local"}],
+        "messages": [{"role": "user", "content": "x", "metadata": {"by": "bob@corp.local"}}],
+        "notes": "ask cy@corp.local",
+    }
+    result = Redactor(engine)((1, json.dumps(record).encode()))
+    assert result.output is not None and b"@corp.local" not in result.output
+    entry = loads(result.entries[0])
+    assert restore_conversation(Anonymizer(), loads(result.output), entry) == record

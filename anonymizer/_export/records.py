@@ -5,9 +5,11 @@
 1. a :class:`~anonymizer.Session` is built from the conversation's own ``replacements``;
 2. its ``title``, message ``content`` and ``summary.content`` go through the payload adapter
    (``anonymize_payload(..., Kind.CONVERSATION)``: validation, known originals and detector hits -> tokens);
-3. ``replacements`` is taken out of the record, and every other field goes through
-   ``session.anonymize_data`` (fields named by the policy or ``--fields`` become tokens, known originals inside
-   any other string are hidden);
+3. ``replacements`` is taken out of the record; every other string the conversation allow-list does not keep
+   (``CONVERSATION_RECORD_RULES``: ids, timestamps, roles, connector and model names) is anonymized as free text
+   (``anonymize_strings``: known originals and detector hits, in user names, metadata, unknown properties...),
+   then the whole conversation goes through ``session.anonymize_data`` (fields named by the policy or
+   ``--fields`` become tokens, known originals inside any other string are hidden);
 4. the entry for the replacements file holds the session's map, the form and position the record's map had,
    and *patches*: whatever a plain restore of the redacted conversation would not give back exactly (text that
    was already in token form in the export, fields the policy drops, typed values), so restore is exact.
@@ -21,7 +23,7 @@ from typing import Any, NamedTuple
 
 from anonymizer.engine import Anonymizer, Session
 from anonymizer.errors import AnonymizerError, Issue, PayloadError, ReplacementsError
-from anonymizer.payloads import Kind, anonymize_payload
+from anonymizer.payloads import CONVERSATION_RECORD_RULES, Kind, anonymize_payload, anonymize_strings
 
 from .formats import (
     Path,
@@ -124,6 +126,7 @@ class Redactor:
             raise PayloadError([Issue((*path, *i.path), i.message) for i in exc.issues], kind=exc.kind) from None
         _write_back(conv, out)
         conv.pop("replacements", None)
+        conv = anonymize_strings(session, conv, CONVERSATION_RECORD_RULES)
         redacted = session.anonymize_data(conv, fields_to_anonymize=self.fields)
         entry: dict[str, Any] = {
             "id": ident,

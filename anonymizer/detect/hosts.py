@@ -96,17 +96,21 @@ class HostNameRecognizer(ValuePatternRecognizer):
                 ),
                 Pattern(
                     "Role-prefixed name",
-                    rf"(?<![\w.\\/-])(?P<value>(?i:{_ROLE})(?:-[A-Za-z0-9]+)*-[A-Za-z0-9]*\d[A-Za-z0-9]*)(?![\w.-]*\w)",
+                    rf"(?<![\w.\\/-])(?=[A-Za-z0-9]*-[\w-]*\d)(?P<value>(?i:{_ROLE})(?:-[A-Za-z0-9]+)*-[A-Za-z0-9]*\d[A-Za-z0-9]*)"
+                    r"(?![\w.-]*\w)",
                     0.6,
                 ),
                 Pattern(
                     "Hyphenated name with a number",
-                    r"(?<![\w.\\/-])(?P<value>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+){1,4}-[A-Za-z0-9]*\d[A-Za-z0-9]*)"
+                    r"(?<![\w.\\/-])(?=[A-Za-z0-9]*-[A-Za-z0-9]*-)(?P<value>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+){1,4}-[A-Za-z0-9]*\d"
+                    r"[A-Za-z0-9]*)"
                     r"(?![\w.-]*\w)",
                     0.55,
                 ),
                 Pattern(
-                    "Role and number", rf"(?<![\w.\\/-])(?P<value>(?i:{_ROLE})\d{{1,4}}[A-Za-z]?)(?![\w.-]*\w)", 0.55
+                    "Role and number",
+                    rf"(?<![\w.\\/-])(?=[A-Za-z]+\d)(?P<value>(?i:{_ROLE})\d{{1,4}}[A-Za-z]?)(?![\w.-]*\w)",
+                    0.55,
                 ),
             ],
         )

@@ -183,9 +183,11 @@ def observability_requests(
     {'connectorId': 'a', 'persist': True, 'messages': [{'@timestamp': '2025-06-25T23:45:00.000Z',
      'message': {'role': 'user', 'content': 'Qalice. '}}]}
 
-    Originals appear in message ``content``, in ``function_call.arguments``, in a function response's ``content``
-    and ``data`` (JSON texts in any formatting, sometimes not JSON at all), in ``instructions`` and ``title``;
-    never in names, roles, ids or timestamps. This API carries no ECS ``data``: an original is hidden only if the
+    Originals appear in message ``content`` and ``event``, in ``function_call.arguments``, in a function
+    response's ``content`` and ``data`` (JSON texts in any formatting, sometimes not JSON at all), in
+    ``instructions``, ``title``, ``actions[].description`` and the ``screenContexts`` the Kibana UI sends
+    (``description``, ``screenDescription``, ``data[].description``/``value``, ``starterPrompts``); never in
+    names, roles, ids, scopes or timestamps. This API carries no ECS ``data``: an original is hidden only if the
     session already knows it (an earlier turn, ``session.token_for``) or a detector finds it.
     ``invalid=True`` breaks one required property (:func:`break_payload`).
     """
@@ -207,6 +209,8 @@ def observability_requests(
         else:
             message = {"role": draw(st.sampled_from(["user", "assistant", "elastic"])) if shape == "text" else "system"}
             message["content"] = draw(filler_text(pool))
+            if draw(st.integers(0, 3)) == 0:
+                message["event"] = draw(filler_text(pool, max_words=3))
         messages.append({"@timestamp": f"2025-06-25T23:45:{i:02d}.000Z", "message": message})
     body: dict[str, Any] = {"connectorId": draw(_WORD), "persist": draw(st.booleans()), "messages": messages}
     if draw(st.booleans()):
@@ -223,11 +227,31 @@ def observability_requests(
         body["disableFunctions"] = draw(st.booleans())
     if draw(st.booleans()):
         body["actions"] = [
-            {"name": "get_cluster_health", "description": "Fetch health.", "parameters": {"type": "object"}}
+            {
+                "name": "get_cluster_health",
+                "description": draw(filler_text(pool, max_words=4)),
+                "parameters": {"type": "object"},
+            }
         ]
+    if draw(st.integers(0, 3)) == 0:
+        body["scopes"] = [draw(st.sampled_from(["observability", "search", "all"]))]
+        body["screenContexts"] = [draw(_screen_context(pool))]
     if draw(st.booleans()):
         body["title"] = draw(filler_text(pool, max_words=4))
     return draw(break_payload(body, "observability.chat_complete")) if invalid else body
+
+
+@st.composite
+def _screen_context(draw: st.DrawFn, pool: Sequence[str]) -> dict[str, Any]:
+    """What the Kibana UI sends of the user's screen: descriptions, data of any shape, starter prompts."""
+    text = filler_text(pool, max_words=4)
+    context: dict[str, Any] = {"screenDescription": draw(text)}
+    if draw(st.booleans()):
+        value = draw(st.one_of(text, st.dictionaries(_JSON_KEY, text, max_size=2), st.lists(text, max_size=2)))
+        context["data"] = [{"name": draw(_WORD), "description": draw(text), "value": value}]
+    if draw(st.booleans()):
+        context["starterPrompts"] = [{"title": draw(text), "prompt": draw(text), "icon": "search"}]
+    return context
 
 
 def _token() -> st.SearchStrategy[str]:
