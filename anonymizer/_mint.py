@@ -6,8 +6,9 @@ Rule of this file: everything a session must check before it binds a new token l
   ``MIN_RISKY`` characters or more that the conversation holds (or is about to hold: the session announces
   every original of a call with :meth:`Minter.expect` before the first token of the call is minted). Only
   originals made of characters the strategy's ``alphabet`` can produce can be inside a token; they are kept
-  in sets by length, so the check of a candidate costs O(len(token) x distinct lengths), whatever the number
-  of originals (checking every original against every new token made numeric user names quadratic).
+  in sets by length, and only the runs of a candidate made of their characters are looked at, so the check
+  costs O(len(token) x distinct lengths) at most, whatever the number of originals (checking every original
+  against every new token made numeric user names quadratic).
 * Numbers of placeholder labels go up by one per bound token; a refused candidate uses up no number.
 * The conversation tag (placeholders) is drawn once, or taken from the first tagged token of a stored map.
 * A strategy that cannot give a usable token raises :class:`~anonymizer.errors.TokenError`: never a silent
@@ -167,7 +168,7 @@ class Minter:
             if not isinstance(token, str) or not token:
                 raise TokenError(f"token strategy {strategy!r} returned an empty or non-string token", path=field)
             if usable(token):
-                if placeholder_parts(token) is None:  # (a placeholder's number is read back by bound())
+                if self._handed and placeholder_parts(token) is None:  # (bound() reads a placeholder's number)
                     for label, number in self._handed.items():  # numbers handed to the token that is bound
                         if number > self._counters.get(label, 0):
                             self._counters[label] = number
