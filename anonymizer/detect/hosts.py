@@ -45,7 +45,7 @@ _NOT_HOST = re.compile(
     r"ntlmv?\d|kerberos|covid|log4j|h\d|p\d|q\d|fy\d|v\d|t[as]?\d{4}|s\d|ec\d|m\d|cp\d+|rc\d|mp\d|s-1-|"
     r"0x|\d|apt\d|fin\d|unc\d|ta\d{3}|storm-\d|dev-\d|gpt|llama|claude|gemini|mistral|phi-\d|o\d|"
     # ticket and case ids, months (Jan-20-2024), products with a version or year (Office365, Server2019)
-    r"inc|case|ticket|req|chg|prb|ritm|jira|task|sr-|cr-|ir-|"
+    r"inc|case|ticket|req|chg|prb|ritm|jira|task|sr-|cr-|ir-|db2$|"
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*-\d|"
     r"(?:office|server|windows|exchange|sql|outlook|visualstudio|vs|android|ios|macos|ubuntu|debian|rhel|centos|"
     r"fedora|kali|java|python|php|node|dotnet|net|chrome|firefox|edge|safari|log4)[-_ ]?\d)"
