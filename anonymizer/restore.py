@@ -735,7 +735,10 @@ class Restorer:
         nxt = text[end] if end < len(text) else ""
         if (prev and _is_word(prev)) or (nxt and _is_word(nxt) and key in self._held_keys):
             return None
-        if prev in _OPENERS and nxt == _OPENERS[prev]:  # [USER_NAME_1] / {..} / <..> around a bare name
+        # [USER_NAME_1] / {..} / <..> around a bare placeholder name: the brackets were the token's. Around
+        # any other token (a mask has no brackets of its own) they are the text's and stay.
+        bare = found[0] not in _OPENERS
+        if bare and prev in _OPENERS and nxt == _OPENERS[prev] and _PLACEHOLDER_RE.match(candidates[0]):
             start -= 1
             end += 1
         if len(candidates) > 1:

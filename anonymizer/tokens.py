@@ -34,7 +34,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NoReturn, Protocol, runtime_checkable
 
 from .errors import ArgumentTypeError, ConfigError
 
@@ -286,6 +286,9 @@ class KeyedTokens:
     def __repr__(self) -> str:
         return "KeyedTokens(key=<hidden>)"
 
+    def __reduce__(self) -> NoReturn:
+        _refuse_to_pickle_a_key("KeyedTokens")
+
 
 class PlaceholderTokens:
     """Readable typed tokens, numbered per session and tagged per conversation: ``<USER_NAME_1_K7Q2X5>``,
@@ -351,6 +354,19 @@ class MaskTokens:
 
     def __repr__(self) -> str:
         return "MaskTokens(key=<hidden>)" if self._key is not None else "MaskTokens()"
+
+    def __reduce__(self) -> tuple[type[MaskTokens], tuple[()]]:
+        if self._key is not None:
+            _refuse_to_pickle_a_key("MaskTokens")
+        return (MaskTokens, ())
+
+
+def _refuse_to_pickle_a_key(strategy: str) -> NoReturn:
+    """A keyed strategy never travels in a pickle: the key would go in clear to every process that receives it."""
+    raise ArgumentTypeError(
+        f"{strategy} holds its key and cannot be pickled (the key would travel in clear); ship where the key is "
+        "instead (anonymizer.batch.BatchConfig(key_file=... or key_env=...)) and build the engine in the worker"
+    )
 
 
 def _key_bytes(key: bytes | bytearray | str) -> bytes:

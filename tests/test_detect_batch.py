@@ -342,3 +342,16 @@ def test_batch_equals_stock_engine_on_phone_text(
         for t in texts
     ]
     assert ner.detect_many(texts) == expected
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "IN"])
+def test_shared_candidate_search_equals_the_stock_matcher(region: str) -> None:
+    """One candidate search shared by every region's matcher of a text gives each region the stock matches."""
+    text = " ".join(PHONE_FRAGMENTS * 2)
+    searches: dict[int, tuple[int, int] | None] = {}
+    for other in ("US", "GB", "DE", "IN", "FR"):  # the searches filled by the other regions first
+        list(_RememberingPhoneNumberMatcher(text, other, Leniency.VALID, {}, searches))  # type: ignore[arg-type]
+    assert searches
+    ours = _RememberingPhoneNumberMatcher(text, region, Leniency.VALID, {}, searches)  # type: ignore[arg-type]
+    stock = PhoneNumberMatcher(text, region, leniency=Leniency.VALID)
+    assert [(m.start, m.end, m.raw_string) for m in ours] == [(m.start, m.end, m.raw_string) for m in stock]

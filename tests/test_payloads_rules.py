@@ -27,7 +27,7 @@ from anonymizer.payloads import (
     rules_for,
     validate,
 )
-from anonymizer.testing import assert_no_leak, original_values, payloads
+from anonymizer.testing import assert_no_leak, extra_properties, original_values, payloads
 
 SEEDS = Path(__file__).parent / "data" / "seeds"
 README = Path(__file__).parent.parent / "README.md"
@@ -262,41 +262,13 @@ def test_record_strings_follow_the_record_rules_in_both_forms() -> None:
 
 # --- properties ------------------------------------------------------------------------------------------------
 
-_KEY = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
-
 
 @st.composite
 def _with_extras(draw: st.DrawFn) -> tuple[dict[str, Any], Kind, list[str]]:
     """A generated payload with extra properties holding known originals, placed in free-text positions."""
     pool = draw(st.lists(original_values(), min_size=1, max_size=4, unique=True))
-    payload, kind_name = draw(payloads(originals=pool))
-    kind = Kind(kind_name)
-    rules = rules_for(kind)
-    leaf = st.one_of(
-        st.sampled_from(pool),
-        st.builds(lambda o, w: f"{w} {o}, {w}", st.sampled_from(pool), _KEY),
-        st.sampled_from(pool).map(lambda o: json.dumps({"v": o, "n": 1})),
-    )
-    value = st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=3))
-    objects = [(p, o) for p, o in _objects(payload) if rule_at(rules, p) is None]
-    for _ in range(draw(st.integers(1, 4))):
-        path, target = draw(st.sampled_from(objects))
-        key = draw(_KEY.filter(lambda k, t=target: k not in t))  # type: ignore[misc]
-        if rule_at(rules, (*path, key)) is None:
-            target[key] = draw(value)
-    return payload, kind, pool
-
-
-def _objects(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
-    out: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
-    if isinstance(value, dict):
-        out.append((path, value))
-        for k, v in value.items():
-            out.extend(_objects(v, (*path, k)))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out.extend(_objects(v, (*path, i)))
-    return out
+    payload, kind = draw(payloads(originals=pool))
+    return draw(extra_properties(payload, kind, pool)), Kind(kind), pool
 
 
 @given(case=_with_extras(), tokens=st.sampled_from(["uuid", "placeholder"]))

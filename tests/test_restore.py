@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +119,19 @@ def test_text_without_tokens_is_unchanged_and_cost_is_not_per_token(text: str) -
     r = session.restorer
     if not any(t in text for t in session.replacements):
         assert r.restore(text) == text
+
+
+@pytest.mark.parametrize("tokens", ["mask", "placeholder", "uuid"])
+@pytest.mark.parametrize("shape", ["[{}]", "[{lower}]", "{{{bare}}}", "[{bare}]", "<{bare_lower}>", "[<{bare_lower}>]"])
+def test_brackets_belong_to_a_token_only_when_its_own_form_has_them(tokens: str, shape: str) -> None:
+    """Brackets are consumed only around a bare placeholder name; the stream restores exactly like the whole text."""
+    session = Anonymizer(tokens=tokens, key=b"k" * 32).session()
+    token = session.anonymize_data({"user.name": "jdoe"})["user.name"]
+    bare = token.strip("<>")
+    text = shape.format(token, lower=token.lower(), bare=bare, bare_lower=bare.lower())
+    whole = session.deanonymize(text)
+    stream = session.stream("text")
+    pieces = b"".join(stream.feed(bytes([byte])) for byte in text.encode()) + stream.close()
+    assert pieces.decode() == whole
+    if not token.startswith("<") or shape.startswith("[<"):
+        assert whole[0] == text[0] and whole[-1] == text[-1]  # the text's own brackets stay

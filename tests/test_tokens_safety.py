@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from typing import Any
 
@@ -9,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anonymizer import Anonymizer, FieldPolicy, TokenContext, TokenError
+from anonymizer import Anonymizer, ArgumentTypeError, FieldPolicy, TokenContext, TokenError
 from anonymizer._mint import Minter
-from anonymizer.tokens import TAG_PATTERN, UuidTokens, placeholder_parts
+from anonymizer.tokens import TAG_PATTERN, UuidTokens, placeholder_parts, strategy_for
 
 KEY = b"k" * 32
 STRATEGIES = ["uuid", "keyed", "placeholder", "mask"]
@@ -276,3 +277,21 @@ def test_a_map_minted_by_kibana_comes_back_as_strings() -> None:
     stored = {str(uuid.uuid4()): text for text in ("4608", "true", "null", "1.5")}
     session = Anonymizer().session(stored)
     assert session.deanonymize_obj(list(stored)) == list(stored.values())
+
+
+@pytest.mark.parametrize("tokens", ["keyed", "mask"])
+def test_an_engine_holding_a_key_refuses_to_be_pickled(tokens: str) -> None:
+    """Pickling a keyed engine, session or strategy raises instead of writing the key into the pickle."""
+    key = b"secret-key-bytes-0123456789abcdef"
+    engine = Anonymizer(tokens=tokens, key=key)
+    for obj in (engine, engine.session(), strategy_for(tokens, key)):
+        with pytest.raises(ArgumentTypeError, match="cannot be pickled") as info:
+            pickle.dumps(obj)
+        assert key.decode() not in str(info.value)
+
+
+def test_strategies_without_a_key_still_pickle() -> None:
+    """Unkeyed strategies round-trip through pickle (nothing secret in them)."""
+    for tokens in ("uuid", "placeholder", "mask"):
+        strategy = strategy_for(tokens)
+        assert type(pickle.loads(pickle.dumps(strategy))) is type(strategy)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
-from presidio_analyzer.nlp_engine import NerModelConfiguration
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     CryptoRecognizer,
@@ -49,7 +49,6 @@ from anonymizer.findings import Finding, resolve_overlaps
 
 if TYPE_CHECKING:
     from presidio_analyzer import RecognizerResult
-    from presidio_analyzer.nlp_engine import NlpArtifacts
     from spacy.language import Language
 
 __all__ = ["DEFAULT_ENTITIES", "PresidioDetector", "default_recognizers", "presidio"]
@@ -207,6 +206,13 @@ class PresidioDetector:
         self.keep = keep
         self.speedups = speedups
         self._nlp_engine = analyzer.nlp_engine
+        # Pattern-only mode (a pipeline without components): tokens carry no lemmas, so Presidio's context
+        # words can never raise a score and its recognizers read nothing else from them; texts are not
+        # tokenized at all (empty artifacts: the context enhancer skips them, as it skips lemma-less tokens).
+        nlp = getattr(analyzer.nlp_engine, "nlp", {}).get(language)
+        self._no_tokens: NlpArtifacts | None = None
+        if nlp is not None and not nlp.pipe_names:
+            self._no_tokens = NlpArtifacts([], [], [], [], analyzer.nlp_engine, language)  # type: ignore[arg-type]
         self._lock = threading.Lock()
         recognizers = analyzer.registry.get_recognizers(language=language, all_fields=True)
         self._rule_of: dict[str, int] = {r.id: i for i, r in enumerate(recognizers)}
@@ -225,6 +231,8 @@ class PresidioDetector:
         return f"PresidioDetector(language={self.language!r}, entities={self.entities!r})"
 
     def _artifacts(self, text: str) -> NlpArtifacts:
+        if self._no_tokens is not None:
+            return self._no_tokens
         with self._lock:
             return self._nlp_engine.process_text(text, self.language)
 
@@ -292,10 +300,14 @@ class PresidioDetector:
             phone.begin_batch()
         try:
             for chunk in chunks(distinct, _PIPE_CHUNK):
-                with self._lock:
-                    artifacts = [
-                        a for _, a in self._nlp_engine.process_batch(chunk, self.language, batch_size=self.batch_size)
-                    ]
+                if self._no_tokens is not None:
+                    artifacts = [self._no_tokens] * len(chunk)
+                else:
+                    with self._lock:
+                        artifacts = [
+                            a
+                            for _, a in self._nlp_engine.process_batch(chunk, self.language, batch_size=self.batch_size)
+                        ]
                 for text, art in zip(chunk, artifacts, strict=True):
                     found[text] = self.to_findings(self._analyze(text, art, self._batch_analyzer))
         finally:

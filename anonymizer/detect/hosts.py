@@ -45,7 +45,7 @@ _NOT_HOST = re.compile(
     r"ntlmv?\d|kerberos|covid|log4j|h\d|p\d|q\d|fy\d|v\d|t[as]?\d{4}|s\d|ec\d|m\d|cp\d+|rc\d|mp\d|s-1-|"
     r"0x|\d|apt\d|fin\d|unc\d|ta\d{3}|storm-\d|dev-\d|gpt|llama|claude|gemini|mistral|phi-\d|o\d|"
     # ticket and case ids, months (Jan-20-2024), products with a version or year (Office365, Server2019)
-    r"inc|case|ticket|req|chg|prb|ritm|jira|task|sr-|cr-|ir-|"
+    r"inc|case|ticket|req|chg|prb|ritm|jira|task|sr-|cr-|ir-|db2$|"
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*-\d|"
     r"(?:office|server|windows|exchange|sql|outlook|visualstudio|vs|android|ios|macos|ubuntu|debian|rhel|centos|"
     r"fedora|kali|java|python|php|node|dotnet|net|chrome|firefox|edge|safari|log4)[-_ ]?\d)"
@@ -96,17 +96,21 @@ class HostNameRecognizer(ValuePatternRecognizer):
                 ),
                 Pattern(
                     "Role-prefixed name",
-                    rf"(?<![\w.\\/-])(?P<value>(?i:{_ROLE})(?:-[A-Za-z0-9]+)*-[A-Za-z0-9]*\d[A-Za-z0-9]*)(?![\w.-]*\w)",
+                    rf"(?<![\w.\\/-])(?=[A-Za-z0-9]*-[\w-]*\d)(?P<value>(?i:{_ROLE})(?:-[A-Za-z0-9]+)*-[A-Za-z0-9]*\d[A-Za-z0-9]*)"
+                    r"(?![\w.-]*\w)",
                     0.6,
                 ),
                 Pattern(
                     "Hyphenated name with a number",
-                    r"(?<![\w.\\/-])(?P<value>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+){1,4}-[A-Za-z0-9]*\d[A-Za-z0-9]*)"
+                    r"(?<![\w.\\/-])(?=[A-Za-z0-9]*-[A-Za-z0-9]*-)(?P<value>[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+){1,4}-[A-Za-z0-9]*\d"
+                    r"[A-Za-z0-9]*)"
                     r"(?![\w.-]*\w)",
                     0.55,
                 ),
                 Pattern(
-                    "Role and number", rf"(?<![\w.\\/-])(?P<value>(?i:{_ROLE})\d{{1,4}}[A-Za-z]?)(?![\w.-]*\w)", 0.55
+                    "Role and number",
+                    rf"(?<![\w.\\/-])(?=[A-Za-z]+\d)(?P<value>(?i:{_ROLE})\d{{1,4}}[A-Za-z]?)(?![\w.-]*\w)",
+                    0.55,
                 ),
             ],
         )

@@ -106,6 +106,15 @@ class DomainUserRecognizer(ValuePatternRecognizer):
         return not re.fullmatch(r"[A-Za-z0-9_.-]+\.(?:exe|dll|sys|ps1|bat|cmd|vbs|js|log|txt|ini|dat|evtx)", user, re.I)
 
 
+# Command lines: -u / -U / --user / -l of clients that log in somewhere.
+_COMMAND_USER = (
+    r"(?i:\b(?:mysql\w*|mariadb\w*|psql|pg_dump|curl|wget|sudo|ssh|plink|pscp|smbclient|rpcclient|crackmapexec|nxc|"
+    r"psexec\w*|paexec|netexec|evil-winrm|xfreerdp|rdesktop|sqlcmd|hydra|ftp|mount|mongo\w*|redis-cli|kinit|impacket-\w+|\w+\.py)\b"
+    r"[^\n|;]*?\s(?:-u|-U|--user(?:name)?|-l|--login)[ =])[\"']?" + _USER_VALUE
+)
+# ssh-style user@host with a short host: alice@web01.
+_SSH_USER = r"(?i:\b(?:ssh|scp|sftp|rsync)\b[^\n]{0,40}?)\s(?P<value>[a-z_][a-z0-9_.-]{0,31})@[A-Za-z0-9.-]+"
+
 _CONTEXT_USER = [
     # key=value and key: value forms of logs (Windows event text, Linux audit, CEF/LEEF, ECS field names).
     r"(?i:\b(?:user(?:[ _-]?name)?|account(?:[ _-]?name)?|logon[ _-]?name|login|uid|owner|samaccountname|"
@@ -125,15 +134,13 @@ _CONTEXT_USER = [
     r"(?<![\w/:.-])[A-Za-z0-9.-]+/(?P<value>[A-Za-z0-9_.$-]+)(?=(?::[^\s@/]+)?@[A-Za-z0-9.-]+)",
     r"(?i:/user:|/u:)[\"']?" + _USER_VALUE,
     # Command lines: -u / -U / --user / -l of clients that log in somewhere.
-    r"(?i:\b(?:mysql\w*|mariadb\w*|psql|pg_dump|curl|wget|sudo|ssh|plink|pscp|smbclient|rpcclient|crackmapexec|nxc|psexec\w*|paexec|"
-    r"netexec|evil-winrm|xfreerdp|rdesktop|sqlcmd|hydra|ftp|mount|mongo\w*|redis-cli|kinit|impacket-\w+|\w+\.py)\b"
-    r"[^\n|;]*?\s(?:-u|-U|--user(?:name)?|-l|--login)[ =])[\"']?" + _USER_VALUE,
+    _COMMAND_USER,
     # A user-shaped word before a logon verb: "jdoe logged on to", "after adm_tkim signed in".
     # (a capitalised word there is a surname: "why David Kim logged in" is a person, left to the name finder).
     r"(?<![\w.@\\/-])(?P<value>(?![A-Z][a-z]+\b)[A-Za-z][A-Za-z0-9._$-]{1,63}[A-Za-z0-9$])(?=\s+(?i:logged|"
     r"logs? (?:on|in|into|onto)|signed (?:in|on)|authenticated|authenticates)\b)",
     # Service and admin accounts by their naming conventions: svc_backup, adm_tkim, sql_admin, backup_svc.
-    r"(?<![\w.@\\/-])(?P<value>(?i:svc|srv|sa|adm|admin|service|sql|app|bkp|backup|test|tmp|ops|sys)_[A-Za-z0-9_.$-]*"
+    r"(?<![\w.@\\/-])(?=[A-Za-z0-9]*[_-])(?P<value>(?i:svc|srv|sa|adm|admin|service|sql|app|bkp|backup|test|tmp|ops|sys)_[A-Za-z0-9_.$-]*"
     r"[A-Za-z0-9$]|(?i:svc)-[a-z][a-z0-9_.-]*[a-z0-9]|[a-z][a-z0-9]*_(?i:svc|admin|adm|sa|service|bot))(?![\w@\\/-])",
     # An initial and a surname: a.johnson, b.nguyen.
     r"(?<![\w.@\\/-])(?P<value>[a-z]\.[a-z]{3,20}\d{0,3})(?![\w.@\\/-]|\.\w)",
@@ -146,7 +153,7 @@ _CONTEXT_USER = [
     # Kerberos principals with an upper-case realm: jsmith@CORP, svc_web@CORP.LOCAL.
     r"(?<![\w.@-])(?P<value>[A-Za-z0-9][A-Za-z0-9._$-]{0,63}@[A-Z][A-Z0-9-]{1,62}(?:\.[A-Z0-9-]{1,62})*)(?![\w.@-])",
     # ssh-style user@host with a short host: alice@web01.
-    r"(?i:\b(?:ssh|scp|sftp|rsync)\b[^\n]{0,40}?)\s(?P<value>[a-z_][a-z0-9_.-]{0,31})@[A-Za-z0-9.-]+",
+    _SSH_USER,
 ]
 
 
@@ -163,6 +170,10 @@ class UserNameRecognizer(ValuePatternRecognizer):
             name="UserNameRecognizer",
             language=language,
             patterns=[Pattern(f"User in context {i}", p, 0.7) for i, p in enumerate(_CONTEXT_USER)],
+            pattern_prefilters={
+                f"User in context {_CONTEXT_USER.index(_COMMAND_USER)}": r"\s(?:-[uUl]|--user|--login)[ =]",
+                f"User in context {_CONTEXT_USER.index(_SSH_USER)}": r"(?i:ssh|scp|sftp|rsync)",
+            },
         )
 
     def accept(self, value: str, text: str, start: int, end: int) -> bool:

@@ -68,6 +68,7 @@ _ECS_FIELD_SETS = (
     "package|pe|process|registry|related|risk|rule|server|service|source|span|threat|tls|trace|transaction|url|"
     "user|user_agent|vlan|volume|vulnerability|x509|kibana|signal|winlog|powershell|sysmon|message|labels|tags)"
 )
+_PUBLIC_TLD_SET = frozenset(_PUBLIC_TLDS)
 _URL_TRAILING = ".,;:!?)]}'\""
 
 
@@ -84,16 +85,16 @@ class AnyHostUrlRecognizer(PatternRecognizer):
         patterns = [
             Pattern("Scheme URL", r"\b(?:https?|ftps?|sftp|wss?|smb|ldaps?|file)://[^\s<>\"'`]+", 0.6),
             Pattern(
-                "Bare public URL",
-                rf"(?<![@\w.-])(?!{_ECS_FIELD_SETS}\.)(?:{LABEL}\.)+(?:{'|'.join(_PUBLIC_TLDS)}){host_end}{path}",
-                0.5,
-            ),
-            Pattern(
                 "Internal URL with path",
                 rf"(?<![@\w.-])(?:{LABEL}\.)+(?:{suffix_alternation(internal)})(?::\d{{1,5}})?/[^\s<>\"'`]*",
                 0.6,
             ),
         ]
+        # Bare public domains: one scan for dotted names, then the last label looked up among the public TLDs
+        # (a regex alternation of ~1,500 TLDs at every position costs more than the rest of the recognizers).
+        self._bare = re.compile(
+            rf"(?<![@\w.-])(?!{_ECS_FIELD_SETS}\.)(?:{LABEL}\.)+(?P<tld>[a-z]{{2,63}}){host_end}{path}", re.I
+        )
         super().__init__(
             supported_entity="URL",
             name="UrlRecognizer",
@@ -111,6 +112,14 @@ class AnyHostUrlRecognizer(PatternRecognizer):
     ) -> list[RecognizerResult]:
         """Presidio's pattern scan, then trailing punctuation trimmed off each URL."""
         results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        metadata = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: "UrlRecognizer",
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }
+        for m in self._bare.finditer(text):
+            if m.group("tld").lower() in _PUBLIC_TLD_SET:
+                explanation = AnalysisExplanation("UrlRecognizer", 0.5, "Bare public URL", "")
+                results.append(RecognizerResult("URL", m.start(), m.end(), 0.5, explanation, dict(metadata)))
         for r in results:
             while r.end > r.start and text[r.end - 1] in _URL_TRAILING:
                 r.end -= 1

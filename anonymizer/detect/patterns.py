@@ -8,7 +8,7 @@ only the value is reported, so the context words stay visible to the model.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
@@ -29,7 +29,7 @@ class ValuePatternRecognizer(PatternRecognizer):
     around context words). Trailing sentence punctuation is trimmed off each value, then :meth:`accept`
     decides (override it to veto values: placeholders, stop words). ``prefilter``, a regex every match needs
     somewhere in the text (the keywords or prefixes the patterns start with), skips texts without it in one
-    scan. Subclass it or build one directly::
+    scan; ``pattern_prefilters`` does the same per pattern (by pattern name). Subclass it or build one directly::
 
         from presidio_analyzer import Pattern
         ticket = ValuePatternRecognizer(
@@ -49,6 +49,7 @@ class ValuePatternRecognizer(PatternRecognizer):
         trim: str = _TRAILING,
         context: Iterable[str] | None = None,
         prefilter: str | None = None,
+        pattern_prefilters: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             supported_entity=supported_entity,
@@ -60,7 +61,8 @@ class ValuePatternRecognizer(PatternRecognizer):
         self._trim = trim
         self._label: str = name
         self._prefilter = re.compile(prefilter) if prefilter is not None else None
-        self._compiled = [(p, re.compile(p.regex)) for p in patterns]
+        gates = {name: re.compile(gate) for name, gate in (pattern_prefilters or {}).items()}
+        self._compiled = [(p, re.compile(p.regex), gates.get(p.name)) for p in patterns]
 
     def accept(self, value: str, text: str, start: int, end: int) -> bool:
         """Whether ``text[start:end]`` (``value``) is reported; every non-empty value by default."""
@@ -82,7 +84,9 @@ class ValuePatternRecognizer(PatternRecognizer):
             RecognizerResult.RECOGNIZER_NAME_KEY: self._label,
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
         }
-        for pattern, compiled in self._compiled:
+        for pattern, compiled, gate in self._compiled:
+            if gate is not None and gate.search(text) is None:
+                continue
             has_value = "value" in compiled.groupindex
             for m in compiled.finditer(text):
                 start, end = m.span("value") if has_value else m.span()

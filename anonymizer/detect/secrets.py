@@ -254,9 +254,8 @@ class PasswordRecognizer(ValuePatternRecognizer):
                 ),
                 Pattern(
                     "Assigned password",
-                    r"(?<![\w-])(?:[\w.-]*[_.-]|[A-Z]{2,})?"
-                    + name
-                    + r"[\"']?\s*(?:[:=]|=>|:=)\s*[\"']?(?P<value>[^\s\"',;]{1,128})",
+                    # DB_PASSWORD, db.password, PGPASSWORD, userPassword; not bypass, compass
+                    r"(?:(?<![a-z])|(?=P))" + name + r"[\"']?\s*(?:[:=]|=>|:=)\s*[\"']?(?P<value>[^\s\"',;]{1,128})",
                     0.85,
                 ),
                 Pattern(

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 import regex
 from phonenumbers import NumberParseException, PhoneNumberMatch, PhoneNumberMatcher
-from phonenumbers.phonenumbermatcher import _TIME_STAMPS_SUFFIX, Leniency
+from phonenumbers import phonenumbermatcher as _matcher
+from phonenumbers.phonenumbermatcher import _PATTERN, _TIME_STAMPS_SUFFIX, Leniency
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
@@ -58,6 +59,7 @@ def batch_analyzer(
     swap = {p.id: p for p in phones}
     registry = copy.copy(analyzer.registry)
     registry.recognizers = [swap.get(r.id, r) if type(r) is PhoneRecognizer else r for r in registry.recognizers]
+    vars(registry)["get_recognizers"] = _RememberedSelection(registry)
     batch = copy.copy(analyzer)
     batch.registry = registry
     if type(analyzer.context_aware_enhancer) is LemmaContextAwareEnhancer and all(
@@ -65,6 +67,40 @@ def batch_analyzer(
     ):
         batch.context_aware_enhancer = _BatchContextEnhancer(analyzer.context_aware_enhancer)
     return batch, phones
+
+
+class _RememberedSelection:
+    """``RecognizerRegistry.get_recognizers`` answering a repeated request from memory.
+
+    Presidio selects the recognizers for the requested entities on every ``analyze`` call (a set built from
+    every recognizer); for the same language, entities and registry contents the stock method returns the same
+    recognizers in the same order, so the answer is kept. A request with ad-hoc recognizers, or a registry whose
+    recognizer list changed, goes to the stock method.
+    """
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+        self._stock = type(registry).get_recognizers
+        self._seen: dict[tuple[Any, ...], list[EntityRecognizer]] = {}
+        self._recognizers = (registry.recognizers, len(registry.recognizers))
+
+    def __call__(
+        self,
+        language: str,
+        entities: list[str] | None = None,
+        all_fields: bool = False,
+        ad_hoc_recognizers: list[EntityRecognizer] | None = None,
+    ) -> list[EntityRecognizer]:
+        registry = self._registry
+        listed, count = self._recognizers
+        if ad_hoc_recognizers or registry.recognizers is not listed or len(listed) != count:
+            selected: list[EntityRecognizer] = self._stock(registry, language, entities, all_fields, ad_hoc_recognizers)
+            return selected
+        key = (language, None if entities is None else tuple(entities), all_fields)
+        known = self._seen.get(key)
+        if known is None:
+            known = self._seen[key] = list(self._stock(registry, language, entities, all_fields, None))
+        return list(known)
 
 
 def speed_up_pipeline(nlp: Language) -> None:
@@ -210,6 +246,7 @@ def _check(value: int, kind: str, values: Any, strings: Any) -> bool:
 
 # A phone candidate's verdict, once computed in a batch: tries it consumed, then (offset within the
 # candidate, matched string, parsed number) or None.
+_SECOND_NUMBER_START: Any = getattr(_matcher, "_SECOND_NUMBER_START_PATTERN")  # noqa: B009 (untyped upstream)
 _PHONE_MEMO_MAX = 200_000  # verdicts kept per batch and thread; past that the memo starts again
 _PhoneVerdict = tuple[int, "tuple[int, str, phonenumbers.PhoneNumber] | None"]
 
@@ -227,10 +264,42 @@ class _RememberingPhoneNumberMatcher(PhoneNumberMatcher):
     stock matcher gives. Alert texts repeat the same addresses, counts and times, so most candidates repeat.
     """
 
-    def __init__(self, text: str, region: str, leniency: int, memo: dict[tuple[Any, ...], _PhoneVerdict]) -> None:
+    def __init__(
+        self,
+        text: str,
+        region: str,
+        leniency: int,
+        memo: dict[tuple[Any, ...], _PhoneVerdict],
+        searches: dict[int, tuple[int, int] | None] | None = None,
+    ) -> None:
         super().__init__(text, region, leniency=leniency)
         self._memo = memo
         self._min_chars = _phone_min_chars(region)
+        self._searches = {} if searches is None else searches
+
+    def _search(self, index: int) -> tuple[int, int] | None:
+        # _PATTERN finds candidates whatever the region: one scan of a text serves every region's matcher.
+        if index not in self._searches:
+            found = _PATTERN.search(self.text, index)
+            self._searches[index] = None if found is None else found.span()
+        return self._searches[index]
+
+    def _find(self, index: int) -> PhoneNumberMatch | None:
+        # phonenumbers' PhoneNumberMatcher._find line for line, the candidate search answered by _search.
+        match = self._search(index)
+        while self._max_tries > 0 and match is not None:
+            start = match[0]
+            candidate = self.text[start : match[1]]
+            candidate = self._trim_after_first_match(_SECOND_NUMBER_START, candidate)
+            candidate_len = len(candidate)
+            if candidate_len >= getattr(self, "_min_candidate_length", 0):
+                found = self._extract_match(candidate, start)
+                if found is not None:
+                    return found
+                self._max_tries -= 1
+            index = start + candidate_len
+            match = self._search(index)
+        return None
 
     def _extract_match(self, candidate: str, offset: int) -> PhoneNumberMatch | None:
         text = self.text
@@ -364,8 +433,9 @@ class _BatchPhoneRecognizer(PhoneRecognizer):
         elif len(memo) > _PHONE_MEMO_MAX:
             memo.clear()
         results: list[RecognizerResult] = []
+        searches: dict[int, tuple[int, int] | None] = {}
         for region in self.supported_regions:
-            for match in _RememberingPhoneNumberMatcher(text, region, self.leniency, memo):
+            for match in _RememberingPhoneNumberMatcher(text, region, self.leniency, memo, searches):
                 try:
                     parsed_number = phonenumbers.parse(text[match.start : match.end])
                     # Rebinds the loop variable, as Presidio does (it only names the region in the explanation).
@@ -404,7 +474,13 @@ class _BatchContextEnhancer(LemmaContextAwareEnhancer):
         recognizers: list[EntityRecognizer],
         context: list[str] | None = None,
     ) -> list[RecognizerResult]:
-        """The stock enhancement, on the results themselves."""
+        """The stock enhancement, on the results themselves.
+
+        Without tokens (pattern-only mode) and without request context every surrounding-word list is ``[""]``,
+        which no non-empty context word is a part of: the stock method would return the results unchanged.
+        """
+        if not nlp_artifacts.tokens and not context and not any("" in (r.context or ()) for r in recognizers):
+            return raw_results
         enhanced: list[RecognizerResult] = super().enhance_using_context(
             text, _FreshResults(raw_results), nlp_artifacts, recognizers, context
         )

@@ -4,7 +4,8 @@ Strategies (all valid by default; options are keyword-only, ``invalid=True`` bre
 
 * payloads: :func:`chat_complete_requests`, :func:`security_messages`, :func:`ecs_data`,
   :func:`observability_requests`, :func:`conversations`, :func:`find_responses`, :func:`payloads` (any kind),
-  :func:`break_payload`; their building blocks :func:`original_values` and :func:`filler_text`;
+  :func:`break_payload`, :func:`extra_properties` (unknown properties holding originals); their building
+  blocks :func:`original_values` and :func:`filler_text`;
 * model output and streams: :func:`llm_outputs`, :func:`llm_outputs_with_expected`, :func:`chunkings`,
   :func:`stream_bodies`.
 
@@ -48,6 +49,7 @@ from anonymizer.testing._payload_strategies import (
     break_payload,
     chat_complete_requests,
     conversations,
+    extra_properties,
     find_responses,
     observability_requests,
     payloads,
@@ -71,6 +73,7 @@ __all__ = [
     "chunkings",
     "conversations",
     "ecs_data",
+    "extra_properties",
     "filler_text",
     "find_responses",
     "llm_outputs",

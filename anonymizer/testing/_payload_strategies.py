@@ -22,10 +22,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 from anonymizer.errors import ConfigError
+from anonymizer.payloads import rule_at, rules_for
 from anonymizer.testing._ecs import NAMEABLE_FIELDS, WORD, ecs_data, filler_text, original_values
 
 __all__ = [
     "break_payload",
+    "extra_properties",
     "chat_complete_requests",
     "conversations",
     "find_responses",
@@ -367,6 +369,56 @@ def payloads(
     if not chosen or any(k not in _KINDS for k in chosen):
         raise ConfigError(f"kinds must be among {', '.join(_KINDS)}")
     return st.one_of(*(_tagged(_generator(k, originals), k) for k in chosen))
+
+
+_EXTRA_KEY = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
+
+
+@st.composite
+def extra_properties(
+    draw: st.DrawFn, payload: dict[str, Any], kind: str, originals: Sequence[str], *, max_extras: int = 4
+) -> dict[str, Any]:
+    """A copy of ``payload`` with unknown properties holding ``originals``, wherever the rules say free text.
+
+    >>> from anonymizer.testing import extra_properties
+    >>> extra_properties({"title": "x"}, "conversation.create", ["Qabc"]).example()  # doctest: +SKIP
+    {'title': 'x', 'note': ['see Qabc, note']}
+
+    The values are an original, a sentence around one, a JSON text holding one, or lists and objects of those;
+    they go into objects (the root, messages, nested parts) that no allow-list rule of ``kind`` covers
+    (:func:`anonymizer.payloads.rule_at`), under lowercase keys the payload does not have. An anonymized payload
+    must hide all of them: the property to check with :func:`assert_no_leak`.
+    """
+    copy: dict[str, Any] = json.loads(json.dumps(payload))
+    rules = rules_for(kind)
+    leaf = st.one_of(
+        st.sampled_from(list(originals)),
+        st.builds(lambda o, w: f"{w} {o}, {w}", st.sampled_from(list(originals)), _EXTRA_KEY),
+        st.sampled_from(list(originals)).map(lambda o: json.dumps({"v": o, "n": 1})),
+    )
+    value = st.recursive(
+        leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_EXTRA_KEY, inner, max_size=3)
+    )
+    targets = [(path, node) for path, node in _objects(copy, ()) if rule_at(rules, path) is None]
+    for _ in range(draw(st.integers(1, max(1, max_extras)))):
+        path, target = draw(st.sampled_from(targets))
+        key = draw(_EXTRA_KEY)
+        if key not in target and rule_at(rules, (*path, key)) is None:
+            target[key] = draw(value)
+    return copy
+
+
+def _objects(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every object of a JSON value with its path, the root first."""
+    found: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+    if isinstance(value, dict):
+        found.append((path, value))
+        for k, v in value.items():
+            found.extend(_objects(v, (*path, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found.extend(_objects(v, (*path, i)))
+    return found
 
 
 def _tagged(payloads: st.SearchStrategy[dict[str, Any]], kind: str) -> st.SearchStrategy[tuple[dict[str, Any], str]]:
