@@ -121,20 +121,31 @@ class FreeTextFinder:
 
     def spans_many(self, texts: Sequence[str], variant: Callable[[str, str], str]) -> list[list[Span]]:
         """:meth:`spans` for many texts, searched in one call when possible."""
+        out: list[list[Span]] = [[] for _ in texts]
+        for i, spans in self.spans_by_text(texts, variant).items():
+            out[i] = spans
+        return out
+
+    def spans_by_text(self, texts: Sequence[str], variant: Callable[[str, str], str]) -> dict[int, list[Span]]:
+        """:meth:`spans` for many texts, searched in one call when possible: ``{index: spans}`` of the texts
+        that have any."""
         if not self._index:
-            return [[] for _ in texts]
+            return {}
         joined = _SEP.join(texts)
         if len(texts) < 2 or not self._sep_ok or joined.count(_SEP) != len(texts) - 1:
-            return [self.spans(t, variant) for t in texts]
-        out: list[list[Span]] = [[] for _ in texts]
+            return {i: found for i, t in enumerate(texts) if (found := self.spans(t, variant))}
         found = self._find(joined, variant)
         if not found:
-            return out
+            return {}
         starts = list(accumulate(map(_PLUS_ONE, map(len, texts)), initial=0))
+        out: dict[int, list[Span]] = {}
         for start, end, rep in found:
             i = bisect_right(starts, start) - 1
             base = starts[i]
-            out[i].append((start - base, end - base, rep))
+            spans = out.get(i)
+            if spans is None:
+                spans = out[i] = []
+            spans.append((start - base, end - base, rep))
         return out
 
     def _candidates(self, folded: str) -> list[tuple[int, str]]:

@@ -534,13 +534,14 @@ class Session:
                 cache[text] = text
         if not rest:
             return
-        found = self._free_text_finder().spans_many([r[2] for r in rest], self._variant_token)
-        for (container, key, text, _), spans in zip(rest, found, strict=True):
-            done = _apply(text, spans) if spans else text
-            if len(text) <= _REWRITE_CACHE_TEXT:  # the cache's memory stays bounded
+        texts = [r[2] for r in rest]
+        found = self._free_text_finder().spans_by_text(texts, self._variant_token)
+        cache.update({t: t for t in texts if len(t) <= _REWRITE_CACHE_TEXT})  # the cache's memory stays bounded
+        for i, spans in found.items():
+            container, key, text, _ = rest[i]
+            container[key] = done = _apply(text, spans)
+            if len(text) <= _REWRITE_CACHE_TEXT:
                 cache[text] = done
-            if spans:
-                container[key] = done
 
     def _detect(self, texts: Sequence[str]) -> list[list[Finding]]:
         per_text: list[list[Finding]] = [[] for _ in texts]

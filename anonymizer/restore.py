@@ -696,7 +696,7 @@ class Restorer:
             if prev and _is_word(prev):  # an altered form must stand alone
                 continue
             nxt = text[stop] if stop < n else ""
-            if prev in _OPENERS and nxt == _OPENERS[prev]:  # [USER_NAME_1] / {..} / <..> around the form
+            if not bracketed and prev in _OPENERS and nxt == _OPENERS[prev]:  # [USER_NAME_1] / {..} around a name
                 start -= 1
                 stop += 1
             if start >= last:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from bench_core import kibana_restore, model_answer  # benchmarks/ is on the path (run.py, or run from there)
 
 from anonymizer import Anonymizer, FieldPolicy
 
@@ -93,24 +94,6 @@ def _stored_map(n: int) -> dict[str, str]:
     return session.replacements
 
 
-def _answer(tokens: list[str], size: int, rng: random.Random) -> str:
-    words = ["the", "alert", "fired", "on", "host", "after", "user", "logged", "in", "from", "an", "address"]
-    out: list[str] = []
-    length = 0
-    while length < size:
-        word = rng.choice(tokens) if rng.random() < 0.05 else rng.choice(words)
-        out.append(word)
-        length += len(word) + 1
-    return " ".join(out)
-
-
-def kibana_restore(text: str, replacements: dict[str, str]) -> str:
-    """Kibana's replaceAnonymizedValuesWithOriginalValues: one replace-all per token, in map order."""
-    for token, original in replacements.items():
-        text = text.replace(token, original)
-    return text
-
-
 def _interleaved(ours: Callable[[], Any], base: Callable[[], Any], rounds: int, number: int) -> tuple[float, float]:
     """Median over rounds of (our time, baseline time) per call, each round timing both back to back."""
     pairs = []
@@ -133,7 +116,7 @@ def bench_resumed(quick: bool) -> dict[str, float]:
     engine = Anonymizer(policy=FieldPolicy.kibana_default())
     stored = _stored_map(10_000)
     stored_json = orjson.dumps(stored)
-    answer = _answer(list(stored), 2_000, random.Random(5))
+    answer = model_answer(list(stored), 2_000, random.Random(5), rate=0.05)
     assert engine.session(stored).deanonymize(answer) == kibana_restore(answer, stored)
     rounds = 7 if quick else 21
     ours, kibana = _interleaved(
