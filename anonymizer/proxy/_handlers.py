@@ -53,6 +53,13 @@ def _space(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _security_conversation(request: Request, log: RequestLog) -> str:
+    """The store key of the security conversation named in the path, logged as its hash (never the id itself)."""
+    key = conversation_key("security", _space(request), request.path_params["id"])
+    log.fields["conversation"] = short_hash(key)
+    return key
+
+
 def _parse(body: bytes) -> Any:
     """The JSON body, or the raw bytes (validation then reports what is wrong in Kibana's words)."""
     try:
@@ -227,8 +234,7 @@ async def conversation_create(proxy: Proxy, request: Request, log: RequestLog) -
 
 async def conversation_update(proxy: Proxy, request: Request, log: RequestLog) -> Response:
     """``PUT …/current_user/conversations/{id}``: anonymized under the conversation's map, answer restored."""
-    key = conversation_key("security", _space(request), request.path_params["id"])
-    log.fields["conversation"] = short_hash(key)
+    key = _security_conversation(request, log)
     body = await proxy.read_body(request)
     session, wire = await proxy.anonymize(log, _parse(body), Kind.CONVERSATION_UPDATE, key, len(body))
     wire.pop("replacements", None)  # Kibana would overwrite its own map with it (and see originals)
@@ -240,8 +246,7 @@ async def conversation_update(proxy: Proxy, request: Request, log: RequestLog) -
 
 async def conversation_read(proxy: Proxy, request: Request, log: RequestLog) -> Response:
     """``GET …/current_user/conversations/{id}``: restored with the conversation's map."""
-    key = conversation_key("security", _space(request), request.path_params["id"])
-    log.fields["conversation"] = short_hash(key)
+    key = _security_conversation(request, log)
     session, _ = await proxy.session_for(log.user, key)
     log.fields["tokens"] = len(session)
     response = await proxy.open(log, request, None, rewritten=True)
@@ -252,8 +257,7 @@ async def conversation_read(proxy: Proxy, request: Request, log: RequestLog) -> 
 
 async def conversation_delete(proxy: Proxy, request: Request, log: RequestLog) -> Response:
     """``DELETE …/current_user/conversations/{id}``: forwarded; on success the map is deleted too."""
-    key = conversation_key("security", _space(request), request.path_params["id"])
-    log.fields["conversation"] = short_hash(key)
+    key = _security_conversation(request, log)
     response = await proxy.open(log, request, await proxy.read_body(request) or None, rewritten=False)
     body = await proxy.read(response)
     if response.is_success:
