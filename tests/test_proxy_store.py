@@ -116,6 +116,19 @@ async def test_sqlite_survives_reopen_keeps_order_and_mode(tmp_path: Path) -> No
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+async def test_sqlite_replicas_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Replicas that open one new file at the same moment race to create it; none is refused "database is
+    locked" (SQLite answers that at once, without waiting, to all but the first writer)."""
+    for run in range(60):
+        path = tmp_path / f"maps-{run}.db"
+        stores = [SQLiteStore(path) for _ in range(4)]
+        merged = await asyncio.gather(*(s.merge("u", "c", {f"t{i}": f"v{i}"}) for i, s in enumerate(stores)))
+        assert all(version is not None for version in merged)
+        assert await stores[0].load("u", "c") == {f"t{i}": f"v{i}" for i in range(4)}
+        for s in stores:
+            await s.aclose()
+
+
 async def test_sqlite_large_merge_conflict_detected(tmp_path: Path) -> None:
     """The conflict check covers maps larger than one SQL query's variable limit."""
     store = SQLiteStore(tmp_path / "maps.db")

@@ -13,10 +13,12 @@ The maps hold the originals: they are the sensitive artifact of the whole system
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -224,6 +226,14 @@ _SET_VERSION = (
 )
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (``SQLITE_BUSY`` / ``SQLITE_LOCKED``)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 class SQLiteStore:
     """Maps in a SQLite file (WAL): survives restarts; several proxy processes may share the file.
 
@@ -267,19 +277,40 @@ class SQLiteStore:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-                conn.execute(_SCHEMA)
-                if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute(_ADD_VERSIONS)
-                    conn.execute("PRAGMA user_version = 1")
-                    conn.execute("COMMIT")
+                self._initialize(conn)
             except BaseException:
                 conn.close()
                 raise
             self._conn = conn
         return self._conn
+
+    def _initialize(self, conn: sqlite3.Connection) -> None:
+        """WAL mode, the schema and its migration, retried while another process is doing the same.
+
+        Two replicas opening a new file at once race for its first write; SQLite then answers ``SQLITE_BUSY``
+        at once, without waiting ``busy_timeout`` (switching to WAL, or a read turning into a write), so the
+        retry is here, bounded by the same timeout.
+        """
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        for attempt in itertools.count():
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+                conn.execute("BEGIN IMMEDIATE")  # the write lock first: no read-then-write upgrade to lose
+                try:
+                    conn.execute(_SCHEMA)
+                    if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
+                        conn.execute(_ADD_VERSIONS)
+                        conn.execute("PRAGMA user_version = 1")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
 
     def _snapshot(self, user: str, conversation: str) -> tuple[dict[str, str], str | None]:
         rows = self._connect().execute(
