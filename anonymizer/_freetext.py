@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import accumulate
 
 from ._literal import fold
+from ._text import is_word
 
 __all__ = ["FreeTextFinder", "Span", "build"]
 
@@ -47,10 +48,6 @@ _OTHER_FIRSTS = re.compile(_SEP + r"([^\w" + _SEP + "])").findall
 _FEW = 16  # first parts up to which each is looked for in a text, rather than splitting the text into runs
 _PLUS_ONE = (1).__add__
 _SCAN_ALL = 32  # first parts present in a text above which every run is visited once rather than searched for
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
 
 
 class FreeTextFinder:
@@ -100,7 +97,7 @@ class FreeTextFinder:
         size = len(key)
         if known is None:
             self._lengths[first] = size
-            (self._words if _is_word(first[0]) else self._others).add(first)
+            (self._words if is_word(first[0]) else self._others).add(first)
         elif isinstance(known, int):
             if known != size:
                 self._lengths[first] = (size, known) if size > known else (known, size)
@@ -170,7 +167,7 @@ class FreeTextFinder:
                 at = find(first)
                 while at != -1:
                     end = at + size
-                    if (at == 0 or not _is_word(folded[at - 1])) and (end == n or not _is_word(folded[end])):
+                    if (at == 0 or not is_word(folded[at - 1])) and (end == n or not is_word(folded[end])):
                         found.append((at, first))
                         at = find(first, end)
                     else:  # inside a longer run: go on after it
@@ -210,7 +207,7 @@ class FreeTextFinder:
                 base = index.get(folded[start:end])
                 if base is None:
                     continue
-                if end < n and _is_word(folded[end]) and _is_word(folded[end - 1]):
+                if end < n and is_word(folded[end]) and is_word(folded[end - 1]):
                     continue  # not a whole word on the right
                 found = text[start:end]
                 rep = originals.get(found)

@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._freetext import FreeTextFinder, Span, build
 from ._literal import fold, merge_spans
@@ -26,10 +26,8 @@ from .errors import (
 from .findings import Detector, Finding, detect_many, resolve_overlaps
 from .policy import Action, FieldPolicy
 from .restore import Restored, Restorer, token_shaped, uuid_tokens
+from .stream import StreamRestorer, restorer_for
 from .tokens import TokenStrategy, is_json_token, strategy_for, token_label
-
-if TYPE_CHECKING:
-    from .stream import StreamRestorer
 
 __all__ = ["DEFAULT_MIN_LENGTH", "MAX_DEPTH", "Anonymizer", "Session"]
 
@@ -396,24 +394,14 @@ class Session:
 
         return _rebuild(obj, leaf, restorer.restore)
 
-    # -------------------------------------------------------- payloads/streams
-
-    def anonymize_payload(self, payload: Any, *, kind: str) -> dict[str, Any]:
-        """Anonymize a whole API payload of ``kind`` (see :class:`anonymizer.payloads.Kind`)."""
-        from .payloads import anonymize_payload
-
-        return anonymize_payload(self, payload, kind)
-
-    def deanonymize_payload(self, payload: Any, *, kind: str) -> dict[str, Any]:
-        """Restore a whole API payload of ``kind`` (see :class:`anonymizer.payloads.Kind`)."""
-        from .payloads import deanonymize_payload
-
-        return deanonymize_payload(self, payload, kind)
+    # ---------------------------------------------------------------- streams
 
     def stream(self, fmt: str = "text") -> StreamRestorer:
-        """A sans-IO restorer for a stream in ``fmt`` (see :mod:`anonymizer.stream`)."""
-        from .stream import restorer_for
+        """A sans-IO restorer for a stream in ``fmt`` (see :mod:`anonymizer.stream`).
 
+        Whole API payloads go through :func:`anonymizer.payloads.anonymize_payload` and
+        :func:`~anonymizer.payloads.deanonymize_payload`, which take the session.
+        """
         return restorer_for(self.restorer, fmt)
 
     # ---------------------------------------------------------------- private

@@ -30,6 +30,7 @@ from typing import Literal
 
 from ._literal import LiteralMatcher, merge_spans
 from ._literal import fold as _fold
+from ._text import is_word as _is_word
 from .errors import ArgumentTypeError
 from .tokens import MASK_PATTERN, PLACEHOLDER_PATTERN, UUID_PATTERN
 
@@ -97,10 +98,6 @@ def uuid_tokens(tokens: Collection[str]) -> bool:
             plain = shape == _UUID_BATCH if len(shape) == len(_UUID_BATCH) else shape == _UUID_BATCH[: len(shape)]
             plain = plain and shape[-1] != 0x3F
     return plain
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
 
 
 def _bare_uuid_spans(text: str, start: int, end: int, open_left: bool, open_right: bool) -> list[tuple[int, int]]:

@@ -68,6 +68,7 @@ from typing import Any, Final
 
 import orjson
 
+from ._text import LONE_SURROGATE as _SURROGATE_RE
 from .errors import ArgumentTypeError, StreamError
 from .restore import _ALL_SHAPES_RE as _SHAPES_RE  # token-shaped strings, for the unknown-token report
 from .restore import (
@@ -98,7 +99,6 @@ __all__ = [
 FORMATS: Final = ("text", "security.ndjson", "observability.ndjson", "openai.sse")
 """The stream formats :func:`restorer_for` knows."""
 
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _INVALID: Final = object()  # what _loads returns for a line that is not JSON
 _SCAN_KEEP = 96  # input characters kept to find token-shaped strings that straddle two pieces
 _SCAN_BACK = 64  # how far before a new piece an unfinished token shape may start

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from anonymizer import Anonymizer, FieldPolicy
+from anonymizer.payloads import anonymize_payload
 
 # The request example of POST /api/security_ai_assistant/chat/complete, with alert data attached.
 REQUEST = {
@@ -37,7 +38,7 @@ def main() -> None:
     engine = Anonymizer(policy=FieldPolicy.kibana_default(), tokens="placeholder")
     session = engine.session()  # one per conversation
 
-    outgoing = session.anonymize_payload(REQUEST, kind="security.chat_complete")
+    outgoing = anonymize_payload(session, REQUEST, "security.chat_complete")
     print("What the model sees:")
     print(json.dumps(outgoing["messages"], indent=2))
 

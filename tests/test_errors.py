@@ -22,6 +22,7 @@ from anonymizer import (
     entity_mask,
 )
 from anonymizer import kibana as kb
+from anonymizer.payloads import anonymize_payload
 
 SECRET = "s3cr3t-jdoe"
 
@@ -103,7 +104,7 @@ BAD_CONFIG: list[tuple[str, Callable[[], Any], str]] = [
     ("keyed without key", lambda: Anonymizer(tokens="keyed"), "key"),
     ("empty key", lambda: Anonymizer(tokens="keyed", key=b""), "key"),
     ("min_length=0", lambda: Anonymizer(min_length=0), "min_length"),
-    ("unknown payload kind", lambda: Anonymizer().session().anonymize_payload({}, kind=SECRET), "kind"),
+    ("unknown payload kind", lambda: anonymize_payload(Anonymizer().session(), {}, SECRET), "kind"),
 ]
 
 
@@ -136,7 +137,7 @@ def test_policy_error_carries_its_json_path() -> None:
 def test_payload_error_path_is_its_first_issue() -> None:
     """PayloadError.path is the JSON path of its first issue."""
     session = Anonymizer().session()
-    err = _raises(PayloadError, lambda: session.anonymize_payload({"persist": True}, kind="security.chat_complete"))
+    err = _raises(PayloadError, lambda: anonymize_payload(session, {"persist": True}, "security.chat_complete"))
     assert isinstance(err, PayloadError)
     assert err.path == err.issues[0].json_path
 

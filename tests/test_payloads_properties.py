@@ -266,9 +266,9 @@ def test_observability_parts_and_fallback_report(engine: Anonymizer) -> None:
     assert result.text_fallbacks == ("$.messages[1].message.data",)
 
 
-def test_session_methods_delegate_to_the_adapter(engine: Anonymizer) -> None:
-    """Session.anonymize_payload/deanonymize_payload accept Kind members and their string values."""
+def test_payload_functions_take_kind_members_and_their_string_values(engine: Anonymizer) -> None:
+    """anonymize_payload/deanonymize_payload accept Kind members and their string values, dicts and JSON bytes."""
     session = engine.session()
     body = {"title": "x", "messages": [{"role": "user", "content": "hi"}]}
-    assert session.anonymize_payload(body, kind=Kind.CONVERSATION_CREATE) == body
-    assert session.deanonymize_payload(orjson.dumps(body), kind="conversation.create") == body
+    assert anonymize_payload(session, body, Kind.CONVERSATION_CREATE) == body
+    assert deanonymize_payload(session, orjson.dumps(body), "conversation.create") == body

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import regex
 import tldextract
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, UrlRecognizer
+
+from anonymizer.detect.patterns import recognizer_result
 
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -112,14 +114,9 @@ class AnyHostUrlRecognizer(PatternRecognizer):
     ) -> list[RecognizerResult]:
         """Presidio's pattern scan, then trailing punctuation trimmed off each URL."""
         results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: "UrlRecognizer",
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
         for m in self._bare.finditer(text):
             if m.group("tld").lower() in _PUBLIC_TLD_SET:
-                explanation = AnalysisExplanation("UrlRecognizer", 0.5, "Bare public URL", "")
-                results.append(RecognizerResult("URL", m.start(), m.end(), 0.5, explanation, dict(metadata)))
+                results.append(recognizer_result(self, "URL", m.start(), m.end(), 0.5, "Bare public URL"))
         for r in results:
             while r.end > r.start and text[r.end - 1] in _URL_TRAILING:
                 r.end -= 1
@@ -182,10 +179,6 @@ class IpAddressRecognizer(PatternRecognizer):
     ) -> list[RecognizerResult]:
         """Each candidate, shortened by trailing ``:``/``.`` until it parses as an address."""
         results: list[RecognizerResult] = []
-        metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
         for m in self._candidates.finditer(text):
             start, end = m.span()
             while end > start:
@@ -195,8 +188,7 @@ class IpAddressRecognizer(PatternRecognizer):
                     if cidr and int(cidr.group(1)) <= (32 if "." in candidate and ":" not in candidate else 128):
                         end = cidr.end()
                     if candidate.split("%")[0].lower() not in WELL_KNOWN_IPS:
-                        explanation = AnalysisExplanation(type(self).__name__, 0.6, "IP address", "")
-                        results.append(RecognizerResult("IP_ADDRESS", start, end, 0.6, explanation, dict(metadata)))
+                        results.append(recognizer_result(self, "IP_ADDRESS", start, end, 0.6, "IP address"))
                     break
                 if text[end - 1] not in ":.":
                     break
@@ -268,10 +260,6 @@ class DefangedRecognizer(PatternRecognizer):
     ) -> list[RecognizerResult]:
         """Each defanged indicator, typed by what it refangs to."""
         results: list[RecognizerResult] = []
-        metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
         if _DEFANG_MARK.search(text) is None:
             return results
         for m in _DEFANGED.finditer(text):
@@ -290,7 +278,6 @@ class DefangedRecognizer(PatternRecognizer):
                 entity = "IP_ADDRESS"
             else:
                 entity = "HOST_NAME"
-            explanation = AnalysisExplanation(type(self).__name__, 0.8, "Defanged indicator", _DEFANGED.pattern)
-            results.append(RecognizerResult(entity, start, end, 0.8, explanation, dict(metadata)))
+            results.append(recognizer_result(self, entity, start, end, 0.8, "Defanged indicator", _DEFANGED.pattern))
         deduplicated: list[RecognizerResult] = EntityRecognizer.remove_duplicates(results)
         return deduplicated

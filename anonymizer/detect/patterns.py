@@ -16,7 +16,7 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, Pa
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
-__all__ = ["ValuePatternRecognizer", "word_set"]
+__all__ = ["ValuePatternRecognizer", "recognizer_result", "word_set"]
 
 # Trailing characters that end a sentence or a quotation rather than a value.
 _TRAILING = ".,;:!?)]}>'\"`"
@@ -59,7 +59,6 @@ class ValuePatternRecognizer(PatternRecognizer):
             context=list(context) if context is not None else [],
         )
         self._trim = trim
-        self._label: str = name
         self._prefilter = re.compile(prefilter) if prefilter is not None else None
         gates = {name: re.compile(gate) for name, gate in (pattern_prefilters or {}).items()}
         self._compiled = [(p, re.compile(p.regex), gates.get(p.name)) for p in patterns]
@@ -80,10 +79,6 @@ class ValuePatternRecognizer(PatternRecognizer):
         if self._prefilter is not None and self._prefilter.search(text) is None:
             return results
         entity = self.supported_entities[0]
-        metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: self._label,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        }
         for pattern, compiled, gate in self._compiled:
             if gate is not None and gate.search(text) is None:
                 continue
@@ -96,10 +91,26 @@ class ValuePatternRecognizer(PatternRecognizer):
                     end -= 1
                 if end <= start or not self.accept(text[start:end], text, start, end):
                     continue
-                explanation = AnalysisExplanation(self._label, pattern.score, pattern.name, pattern.regex)
-                results.append(RecognizerResult(entity, start, end, pattern.score, explanation, dict(metadata)))
+                results.append(recognizer_result(self, entity, start, end, pattern.score, pattern.name, pattern.regex))
         deduplicated: list[RecognizerResult] = EntityRecognizer.remove_duplicates(results)
         return deduplicated
+
+
+def recognizer_result(
+    recognizer: EntityRecognizer,
+    entity: str,
+    start: int,
+    end: int,
+    score: float,
+    why: str,
+    pattern: str = "",
+) -> RecognizerResult:
+    """A result of ``recognizer`` for ``text[start:end]``, with the explanation (``why``: the pattern's name,
+    ``pattern``: its regex) and the metadata (the recognizer's name and id) Presidio's own recognizers give theirs."""
+    label: str = recognizer.name  # type: ignore[has-type]  # Presidio sets it in __init__ without an annotation
+    explanation = AnalysisExplanation(label, score, why, pattern)
+    metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: label, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id}
+    return RecognizerResult(entity, start, end, score, explanation, metadata)
 
 
 def word_set(text: str) -> frozenset[str]:

@@ -26,6 +26,11 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 import regex
 from phonenumbers import NumberParseException, PhoneNumberMatch, PhoneNumberMatcher
+
+# phonenumbers' private candidate patterns, on purpose: the shared candidate search must find exactly the candidates
+# the stock matcher finds. That is third-party code, not ours to make public; tests/test_detect_batch.py pins the
+# result equal to the plain path (stock matcher, stock Presidio engine) and tests/test_detect_security.py pins
+# presidio() equal to presidio(speedups=False), so a phonenumbers change that breaks this fails there.
 from phonenumbers import phonenumbermatcher as _matcher
 from phonenumbers.phonenumbermatcher import _PATTERN, _TIME_STAMPS_SUFFIX, Leniency
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer

@@ -1,4 +1,4 @@
-"""Pydantic models and end-to-end anonymization for the Elastic AI Assistant payloads (SPEC §5).
+"""Pydantic models and end-to-end anonymization for the Elastic AI Assistant payloads.
 
 One module per API family: :mod:`~anonymizer.payloads.security` (security chat/complete),
 :mod:`~anonymizer.payloads.conversations` (create, update, conversation, find) and

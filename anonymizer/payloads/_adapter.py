@@ -1,4 +1,4 @@
-"""Run whole payloads through a session, in both directions (SPEC §5).
+"""Run whole payloads through a session, in both directions.
 
 Every function here validates first, works on a fresh wire-form copy (the input is never mutated), and talks to
 the engine only through the session methods of :class:`PayloadSession`.
@@ -266,7 +266,7 @@ def transform_payload(
 
 
 def anonymize_payload(session: PayloadSession, payload: object, kind: Kind | str) -> dict[str, Any]:
-    """Anonymize a whole payload of ``kind`` with ``session`` (what each kind touches: SPEC §5).
+    """Anonymize a whole payload of ``kind`` with ``session`` (what each kind touches: the README's "Payloads").
 
     ``payload`` is a mapping, a JSON ``str``/``bytes`` or a payload model; the result is a new wire-form dict.
 

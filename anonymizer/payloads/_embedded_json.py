@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import orjson
 
+from anonymizer._text import escape_lone_surrogates
+
 __all__ = ["rewrite_json_strings"]
 
 # A JSON string literal (unrolled loop: linear time, no backtracking blow-up). In valid JSON text, quotes only
@@ -21,7 +23,6 @@ __all__ = ["rewrite_json_strings"]
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _AFTER_KEY = re.compile(r"[ \t\r\n]*:")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def rewrite_json_strings(text: str, replace: Callable[[str], str]) -> str:
@@ -68,4 +69,4 @@ def _decode(literal: str) -> str:
 def _encode(value: str, *, ascii_only: bool) -> str:
     literal = json.dumps(value, ensure_ascii=ascii_only)
     # A lone surrogate must stay an escape: a raw one would make the text unencodable as UTF-8.
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", literal)
+    return escape_lone_surrogates(literal)

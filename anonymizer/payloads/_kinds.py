@@ -22,7 +22,8 @@ __all__ = ["Kind", "as_kind", "models_for", "to_wire", "validate"]
 
 
 class Kind(StrEnum):
-    """The payloads :func:`anonymize_payload` understands (SPEC §5). Each accepts its string value too."""
+    """The payloads :func:`anonymize_payload` understands: the bodies of the Elastic AI Assistant APIs that carry
+    conversation text. Each accepts its string value too."""
 
     SECURITY_CHAT_COMPLETE = "security.chat_complete"
     SECURITY_CHAT_COMPLETE_RESPONSE = "security.chat_complete.response"

@@ -19,6 +19,8 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
+from anonymizer._text import LONE_SURROGATE, json_type
+from anonymizer.engine import MAX_DEPTH
 from anonymizer.errors import Issue, PayloadError
 
 __all__ = [
@@ -39,8 +41,6 @@ __all__ = [
     "zod_type",
 ]
 
-#: Deepest nesting of objects and arrays accepted anywhere in a payload (Kibana's own JSON is a few levels deep).
-MAX_DEPTH = 200
 #: Longest string accepted anywhere in a payload, in characters (Kibana's default body limit is 1 MiB).
 MAX_STRING_LENGTH = 16 * 1024 * 1024
 #: Largest JSON text accepted by :func:`load_json`, in bytes.
@@ -52,8 +52,6 @@ ZOD_ERROR = "zod"
 ISSUE_SEPARATOR = "\x1f"
 #: Prefix of the tags of our discriminated unions; stripped from error locations.
 UNION_TAG = "\x00union:"
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -81,20 +79,9 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 def zod_type(value: object) -> str:
-    """The zod name of a JSON value's type (``string``, ``number``, ``boolean``, ``null``, ``array``, ``object``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "nan" if isinstance(value, float) and math.isnan(value) else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping | BaseModel):
-        return "object"
-    return "unknown"
+    """The zod name of a JSON value's type (``string``, ``number``, ``boolean``, ``null``, ``array``, ``object``);
+    a payload model counts as an object."""
+    return "object" if isinstance(value, BaseModel) else json_type(value)
 
 
 def zod_enum(*values: str) -> BeforeValidator:
@@ -215,7 +202,7 @@ def check_json_value(value: object, *, max_issues: int = 20) -> list[Issue]:
                 for key in node:
                     if not isinstance(key, str):
                         issues.append(Issue(path, f"Expected string key, received {zod_type(key)}"))
-                    elif len(key) > MAX_STRING_LENGTH or _LONE_SURROGATE.search(key):
+                    elif len(key) > MAX_STRING_LENGTH or LONE_SURROGATE.search(key):
                         issues.append(Issue(path, "Invalid property name"))
                 items = [(k, v) for k, v in node.items() if isinstance(k, str)]
             else:
@@ -229,7 +216,7 @@ def check_json_value(value: object, *, max_issues: int = 20) -> list[Issue]:
 def _check_string(text: str, path: tuple[str | int, ...]) -> list[Issue]:
     if len(text) > MAX_STRING_LENGTH:
         return [Issue(path, f"String must contain at most {MAX_STRING_LENGTH} character(s)")]
-    if _LONE_SURROGATE.search(text):
+    if LONE_SURROGATE.search(text):
         return [Issue(path, "Invalid string: lone surrogate")]
     return []
 

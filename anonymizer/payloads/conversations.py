@@ -93,7 +93,7 @@ _ApiConfig = Annotated[ApiConfig | None, no_null("object")]
 
 
 class ConversationCreateRequest(WireModel):
-    """The body of ``POST /api/security_ai_assistant/current_user/conversations`` (seed 001)."""
+    """The body of ``POST /api/security_ai_assistant/current_user/conversations``."""
 
     title: str
     id: _OptStr = None
@@ -106,7 +106,7 @@ class ConversationCreateRequest(WireModel):
 
 
 class ConversationUpdateRequest(WireModel):
-    """The body of ``PUT /api/security_ai_assistant/current_user/conversations/{id}`` (seed 002)."""
+    """The body of ``PUT /api/security_ai_assistant/current_user/conversations/{id}``."""
 
     id: Annotated[str, non_empty_string]
     title: _OptStr = None
@@ -142,7 +142,7 @@ class Conversation(WireModel):
 
 
 class FindConversationsResponse(WireModel):
-    """A page of ``GET /api/security_ai_assistant/current_user/conversations/_find`` (seed 004)."""
+    """A page of ``GET /api/security_ai_assistant/current_user/conversations/_find``."""
 
     page: int
     per_page: int = Field(alias="perPage")

@@ -1,4 +1,4 @@
-"""Observability AI Assistant ``POST /api/observability_ai_assistant/chat/complete`` request (seed 003).
+"""Observability AI Assistant ``POST /api/observability_ai_assistant/chat/complete`` request.
 
 Kibana validates this body with io-ts; errors are reported here in the same zod wording as the security APIs.
 Required: ``connectorId``, ``persist`` (a boolean, or ``"true"``/``"false"``), ``messages``; each message needs
@@ -159,7 +159,7 @@ _DisableFunctions = Annotated[
 
 
 class ObservabilityChatCompleteRequest(WireModel):
-    """The body of ``POST /api/observability_ai_assistant/chat/complete`` (seed 003)."""
+    """The body of ``POST /api/observability_ai_assistant/chat/complete``."""
 
     connector_id: str = Field(alias="connectorId")
     persist: Annotated[bool | Literal["true", "false"], bool_like]

@@ -36,7 +36,7 @@ class ChatMessage(WireModel):
 
 
 class ChatCompleteRequest(WireModel):
-    """The body of ``POST /api/security_ai_assistant/chat/complete`` (seed 000)."""
+    """The body of ``POST /api/security_ai_assistant/chat/complete``."""
 
     connector_id: str = Field(alias="connectorId")
     persist: bool

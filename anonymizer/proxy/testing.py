@@ -1,8 +1,9 @@
 """A Kibana stand-in and a loopback server runner, for testing and benchmarking setups with the proxy.
 
-:class:`KibanaStandIn` answers the five seed APIs in their wire formats, the way Kibana does (conversations kept
-per ``Authorization``, re-anonymized on read with Kibana's own helper; chat answers that quote what the model
-was sent, streamed in small odd-sized chunks) and records every request it receives.
+:class:`KibanaStandIn` answers the Elastic AI Assistant APIs the proxy handles (security and observability
+chat/complete, conversation create, read, update and find) in their wire formats, the way Kibana does
+(conversations kept per ``Authorization``, re-anonymized on read with Kibana's own helper; chat answers that quote
+what the model was sent, streamed in small odd-sized chunks) and records every request it receives.
 :func:`serve_in_thread` runs any ASGI app with uvicorn on ``127.0.0.1`` and a free port.
 
 >>> standin = KibanaStandIn()

@@ -11,10 +11,10 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from anonymizer._text import is_word, json_type
 from anonymizer.engine import DEFAULT_MIN_LENGTH
 from anonymizer.errors import ConfigError, Issue
 from anonymizer.payloads import Kind, anonymize_payload, deanonymize_payload, to_wire
-from anonymizer.payloads._validation import zod_type
 from anonymizer.restore import Restorer
 
 __all__ = [
@@ -83,7 +83,7 @@ class _Difference:
 
 
 def _first_difference(expected: Any, actual: Any, path: Path = ()) -> _Difference | None:
-    kind, got = zod_type(expected), zod_type(actual)
+    kind, got = json_type(expected), json_type(actual)
     if kind != got:
         return _Difference(path, f"expected {_article(kind)} {kind}, got {_article(got)} {got}")
     if kind == "object":
@@ -284,17 +284,13 @@ def assert_roundtrip(session: Any, payload: object, kind: Kind | str) -> dict[st
 # --------------------------------------------------------------------------------------------- no leak
 
 
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def _occurrences(text: str, original: str, whole_words: bool) -> Iterable[int]:
-    left, right = _is_word(original[0]), _is_word(original[-1])
+    left, right = is_word(original[0]), is_word(original[-1])
     at = text.find(original)
     while at != -1:
         end = at + len(original)
         if not whole_words or not (
-            (left and at > 0 and _is_word(text[at - 1])) or (right and end < len(text) and _is_word(text[end]))
+            (left and at > 0 and is_word(text[at - 1])) or (right and end < len(text) and is_word(text[end]))
         ):
             yield at
         at = text.find(original, at + 1)

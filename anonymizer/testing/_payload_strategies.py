@@ -108,7 +108,8 @@ def chat_complete_requests(
     max_messages: int = 4,
     invalid: bool = False,
 ) -> dict[str, Any]:
-    """A ``security.chat_complete`` request (seed 000): ``connectorId``, ``persist``, 1 to ``max_messages`` messages.
+    """A ``security.chat_complete`` request (the body of Kibana's security AI Assistant chat/complete):
+    ``connectorId``, ``persist``, 1 to ``max_messages`` messages.
 
     >>> from anonymizer.testing import chat_complete_requests
     >>> chat_complete_requests(["Qalice"]).example()  # doctest: +SKIP
@@ -178,7 +179,8 @@ def observability_requests(
     max_messages: int = 5,
     invalid: bool = False,
 ) -> dict[str, Any]:
-    """An ``observability.chat_complete`` request (seed 003): text, function calls and function responses.
+    """An ``observability.chat_complete`` request (the body of Kibana's observability AI Assistant chat/complete):
+    text, function calls and function responses.
 
     >>> from anonymizer.testing import observability_requests
     >>> observability_requests(["Qalice"]).example()  # doctest: +SKIP
@@ -319,7 +321,8 @@ def find_responses(
     max_conversations: int = 3,
     invalid: bool = False,
 ) -> dict[str, Any]:
-    """A ``conversation.find`` page (seed 004): up to ``max_conversations`` conversations, each with its own map.
+    """A ``conversation.find`` page (Kibana's answer to ``GET .../current_user/conversations/_find``): up to
+    ``max_conversations`` conversations, each with its own map.
 
     >>> from anonymizer.testing import find_responses
     >>> find_responses(["Qalice"]).example()  # doctest: +SKIP
