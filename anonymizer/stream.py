@@ -70,7 +70,6 @@ import orjson
 
 from ._text import LONE_SURROGATE as _SURROGATE_RE
 from .errors import ArgumentTypeError, StreamError
-from .restore import _ALL_SHAPES_RE as _SHAPES_RE  # token-shaped strings, for the unknown-token report
 from .restore import (
     _HEX_MAP,
     _MEMO_RUN,
@@ -81,6 +80,7 @@ from .restore import (
     Restorer,
     RestoreReport,
     TokenEvent,
+    token_spans,
 )
 
 __all__ = [
@@ -395,15 +395,15 @@ class _Hold:
         spans = self._spans
         known = Covered(spans) if len(spans) > 8 else None  # a piece may hold thousands of tokens
         pending = False
-        for m in _SHAPES_RE.finditer(buf, pos):
-            s, e = m.span()
+        for s, e in token_spans(buf, pos):
             if e == end and not final:  # more input may extend it (or make it no token at all)
                 pending = True
                 break
+            found = buf[s:e]
             s += base
             e += base
             if not (known.overlaps(s, e) if known else any(s < sp[1] and sp[0] < e for sp in spans)):
-                events.append((s, e, "unknown", m.group()))
+                events.append((s, e, "unknown", found))
             self._seen = e
         if not pending and not final:
             tail = buf[-_SCAN_BACK:]

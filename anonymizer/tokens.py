@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn, Protocol, runtime_checkable
@@ -129,6 +129,23 @@ def _json_marked(hex_digits: str) -> str:
     looking like one."""
     head = hex_digits[:-8]
     return head + hashlib.sha256(b"anonymizer/json-value/v1\x00" + head.lower().encode()).hexdigest()[:8]
+
+
+# The variant digit of a UUIDv4 ("10" then two random bits), indexed by a random hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _random_uuid4_hex() -> str:
+    """32 hex digits of a random RFC 9562 version-4 UUID (what ``uuid.uuid4().hex`` gives, at a third of its
+    cost: no ``UUID`` object is built). 122 random bits from ``os.urandom``, read afresh for every token.
+
+    >>> import uuid
+    >>> token = _as_uuid(_random_uuid4_hex())
+    >>> uuid.UUID(token).version, uuid.UUID(token).variant == uuid.RFC_4122, str(uuid.UUID(token)) == token
+    (4, True, True)
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:12]}4{h[13:16]}{_VARIANT[h[16]]}{h[17:]}"
 
 
 def _as_uuid(hex32: str) -> str:
@@ -248,8 +265,8 @@ class UuidTokens:
 
     def mint(self, original: str, context: TokenContext) -> str:
         """A fresh random UUIDv4 (for a number, boolean or null: one whose last 8 hex digits check the others)."""
-        token = uuid.uuid4()
-        return _as_uuid(_json_marked(token.hex)) if context.json_value else str(token)
+        hex32 = _random_uuid4_hex()
+        return _as_uuid(_json_marked(hex32) if context.json_value else hex32)
 
     def __repr__(self) -> str:
         return "UuidTokens()"

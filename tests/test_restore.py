@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -9,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anonymizer import Anonymizer, FieldPolicy, Restorer
-from anonymizer.restore import replace_literal
+from anonymizer.restore import replace_literal, token_spans
+from anonymizer.tokens import MASK_PATTERN, PLACEHOLDER_PATTERN, UUID_PATTERN
 
 U1 = "0b6f1c3e-3f5a-4c3e-9d7a-0e6b1f2a3b4c"
 U2 = "5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
@@ -135,3 +137,40 @@ def test_brackets_belong_to_a_token_only_when_its_own_form_has_them(tokens: str,
     assert pieces.decode() == whole
     if not token.startswith("<") or shape.startswith("[<"):
         assert whole[0] == text[0] and whole[-1] == text[-1]  # the text's own brackets stay
+
+
+# The definition token_spans() must agree with: one regex tried at every position of the text.
+_OTHER_SHAPES = rf"{PLACEHOLDER_PATTERN}|(?<![0-9A-Za-z_]){MASK_PATTERN}(?![0-9A-Za-z_])"
+_ALL_SHAPES = re.compile(rf"(?<![0-9A-Za-z]){UUID_PATTERN}(?![0-9A-Za-z])|{_OTHER_SHAPES}")
+_SHAPE_PIECES = [
+    *"<>_-AZGx 09faF\n",
+    "é",
+    "<USER_1>",
+    "<HOST_NAME_2_K7Q2X5>",
+    "HOST_",
+    "deadbeef",
+    "0123456789abcdef",
+    "-4a3f-",
+    "12345678-1234-1234-1234-123456789abc",
+]
+
+
+@settings(max_examples=400)
+@given(pieces=st.lists(st.sampled_from(_SHAPE_PIECES), max_size=30), data=st.data())
+def test_property_token_spans_match_the_shapes_regex(pieces: list[str], data: st.DataObject) -> None:
+    """token_spans() finds exactly the token-shaped strings one regex over the whole text finds (from any start),
+    though it only searches around "<" and runs of 32 hex digits."""
+    text = "".join(pieces)
+    pos = data.draw(st.integers(0, len(text)))
+    assert token_spans(text, pos) == [m.span() for m in _ALL_SHAPES.finditer(text, pos)]
+    other = re.compile(_OTHER_SHAPES)
+    assert token_spans(text, pos, uuids=False) == [m.span() for m in other.finditer(text, pos)]
+
+
+def test_token_spans_finds_shapes_glued_across_hex_runs() -> None:
+    """A mask whose label follows a UUID-like run after a hyphen, and shapes next to each other, are all found."""
+    u = "12345678-1234-1234-1234-123456789abc"
+    mask = "HOST_NAME_" + "0123456789abcdef" * 2
+    text = f"{u} {mask}-{u}<USER_NAME_1>{mask}"
+    assert token_spans(text) == [m.span() for m in _ALL_SHAPES.finditer(text)]
+    assert len(token_spans(text)) == 5

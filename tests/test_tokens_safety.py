@@ -270,6 +270,24 @@ def test_uuid_tokens_of_numbers_stay_valid_uuid4() -> None:
         assert uuid.UUID(token).version == 4 and str(uuid.UUID(token)) == token
 
 
+def test_uuid_tokens_are_random_rfc_uuid4s() -> None:
+    """Minted UUID tokens are RFC 9562 version-4 UUIDs in canonical form, all distinct, and every digit that is
+    not the version or variant varies (no digit is stuck)."""
+    import uuid
+
+    session = Anonymizer(policy=EVERYTHING, tokens="uuid").session()
+    tokens = [session.token_for(f"user-{i}", field="user.name") for i in range(2000)]
+    assert len(set(tokens)) == len(tokens)
+    for token in tokens:
+        parsed = uuid.UUID(token)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, token)
+    digits = [t.replace("-", "") for t in tokens]
+    for position in range(32):
+        seen = {d[position] for d in digits}
+        expected = {"4"} if position == 12 else set("89ab") if position == 16 else set("0123456789abcdef")
+        assert seen == expected, position
+
+
 def test_a_map_minted_by_kibana_comes_back_as_strings() -> None:
     """Kibana stores every value as text under a random UUID: a resumed session gives those back as strings."""
     import uuid
