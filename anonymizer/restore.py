@@ -248,10 +248,12 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
         end = mapped.find(" ", run + 32)
         if end < 0:
             end = n
-        start = run
-        while start > done and text[start - 1] in _LABEL_CHARS:  # the label of a mask
-            start -= 1
-        hexed += [m.span() for m in pattern.finditer(text, start, min(end + 1, n))]
+        # (a mask's hex digits follow the "_" that ends its label: without UUIDs, no other run need be searched)
+        if uuids or (run and text[run - 1] == "_"):
+            start = run
+            while start > done and text[start - 1] in _LABEL_CHARS:  # the label of a mask
+                start -= 1
+            hexed += [m.span() for m in pattern.finditer(text, start, min(end + 1, n))]
         done = end
         run = mapped.find(_HEX_RUN, end)
     if not spans:
