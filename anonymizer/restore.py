@@ -36,11 +36,13 @@ from .tokens import MASK_PATTERN, PLACEHOLDER_PATTERN, UUID_PATTERN
 
 __all__ = [
     "EventKind",
+    "Pieces",
     "RestoreReport",
     "Restored",
     "Restorer",
     "TokenEvent",
     "replace_literal",
+    "shape_may_continue",
     "token_shaped",
     "token_spans",
 ]
@@ -52,6 +54,7 @@ _UUID_RE = re.compile(UUID_PATTERN + r"\Z")
 _PLACEHOLDER_RE = re.compile(r"<([A-Za-z][A-Za-z0-9_]*)>\Z")
 _MASK_RE = re.compile(MASK_PATTERN + r"\Z")
 _OPENERS = {"[": "]", "{": "}", "<": ">"}
+_OPENER_ITEMS = frozenset([*_OPENERS, *"".join(_OPENERS).encode()])  # the openers, as str and as bytes' items
 # Restorer._scan_placeholders(): placeholders as minted, the end of a name, the characters of a name
 _CANONICAL_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 _NAME_TAIL = re.compile(r"_[0-9A-Za-z]*[0-9](?!\w)")  # a name ends in _<digits>, or in _<tag>, whose last is one
@@ -64,7 +67,7 @@ _HEX_MAP = bytes(0x78 if chr(b) in "0123456789abcdefABCDEF-" else 0x20 for b in 
 _HEX_RUN = "x" * 32
 _UUID_IN_RUN = re.compile(UUID_PATTERN)
 
-# Hold-back memo (Restorer._memo/_bmemo): windows of a trailing run of at most _MEMO_RUN key characters (word
+# Hold-back memo (Restorer._memo): windows of a trailing run of at most _MEMO_RUN key characters (word
 # endings such as "the" or "ed") and the character before it; at most _MEMO_SIZE of them per restorer.
 _MEMO_RUN = 4
 _MEMO_SIZE = 4096
@@ -242,15 +245,32 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
         end = mapped.find(" ", run + 32)
         if end < 0:
             end = n
-        start = run
-        while start > done and text[start - 1] in _LABEL_CHARS:  # the label of a mask
-            start -= 1
-        hexed += [m.span() for m in pattern.finditer(text, start, min(end + 1, n))]
+        # (a mask's hex digits follow the "_" that ends its label: without UUIDs, no other run need be searched)
+        if uuids or (run and text[run - 1] == "_"):
+            start = run
+            while start > done and text[start - 1] in _LABEL_CHARS:  # the label of a mask
+                start -= 1
+            hexed += [m.span() for m in pattern.finditer(text, start, min(end + 1, n))]
         done = end
         run = mapped.find(_HEX_RUN, end)
     if not spans:
         return hexed
     return sorted(spans + hexed)
+
+
+def shape_may_continue(tail: str) -> bool:
+    """Whether more text after ``tail`` could complete a token shape that starts in it: ``tail`` holds a ``_``
+    (placeholders and masks have one), or its trailing run of hex digits and hyphens holds a hyphen (a UUID).
+
+    >>> shape_may_continue("id 12345678-12"), shape_may_continue("id 1234"), shape_may_continue("<USER_NA")
+    (True, False, True)
+    """
+    if "_" in tail:
+        return True
+    if "-" not in tail:
+        return False
+    mapped = tail.encode("ascii", "replace").translate(_HEX_MAP)
+    return "-" in tail[len(mapped.rstrip(b"x")) :]
 
 
 def _altered_keys(token: str) -> tuple[str, ...]:
@@ -279,7 +299,6 @@ class Restorer:
     __slots__ = (
         "_alphabet",
         "_altered",
-        "_bmemo",
         "_can_hold",
         "_exact",
         "_heads",
@@ -391,8 +410,8 @@ class Restorer:
         # the first _HEAD_SIZE characters of every key, and each shorter start of one (built when first needed)
         self._heads: frozenset[str] | None = None
         self._can_hold = bool(keys_sorted) and self._max_len >= 2  # whether holdback() can be non-zero
-        self._memo: dict[str, int] = {}  # holdback() of short ASCII windows (a cache; the map stays immutable)
-        self._bmemo: dict[bytes, int] = {}  # the same, windows as bytes (for stream restorers fed ASCII bytes)
+        # holdback() of short ASCII windows, as str or as bytes (a cache, see _tail(); the map stays immutable)
+        self._memo: dict[str | bytes, int] = {}
         # Every character of every key: a suffix holding any other character is no key's prefix, so
         # holdback() only looks at the trailing run of these characters (str.rstrip finds it in C).
         self._alphabet = "".join(sorted({c for k in keys_sorted for c in k}))
@@ -403,9 +422,15 @@ class Restorer:
         self._run = "x" * max(1, shortest)
         # When every token is a UUID, every hex digit is taken in (more than needed, which is allowed): _run_map
         # is then _HEX_MAP on ASCII text without "?", and _scan_hex() reuses what restore_prefix() mapped.
+        # An opener that is no key character maps to "o": a piece whose mapped form ends in a space holds
+        # nothing back (see Pieces), without a call to _tail().
         run_chars = self._alphabet + ("0123456789abcdef-" if self._hex_only else "")
         self._run_map = (
-            bytes(0x78 if b == 0x3F or chr(b).lower() in run_chars else 0x20 for b in range(128)) + b"x" * 128
+            bytes(
+                0x78 if b == 0x3F or chr(b).lower() in run_chars else 0x6F if chr(b) in _OPENERS else 0x20
+                for b in range(128)
+            )
+            + b"x" * 128
         )
 
         self._ready = True
@@ -518,6 +543,11 @@ class Restorer:
         self._compile()
         return self._prefix(text, before, None, 0, False)
 
+    def pieces(self) -> Pieces:
+        """The interface of stream restorers (:mod:`anonymizer.stream`) to this restorer; see :class:`Pieces`."""
+        self._compile()
+        return Pieces(self)
+
     def _prefix(
         self,
         text: str,
@@ -538,22 +568,15 @@ class Restorer:
             return text, n
         if mapped is None:  # one character per character; searched as str (`bytes in bytes` is slower)
             mapped = text.encode("ascii", "replace").translate(self._run_map).decode()
-        if final or not self._can_hold:
-            cut = n
-        else:
-            run = n - len(mapped.rstrip("x"))  # trailing characters that may belong to a key (or more)
-            if not run:
-                cut = n - 1 if text[-1] in _OPENERS else n
-            else:
-                held = self._memo.get(text[-run - 1 :]) if run <= _MEMO_RUN else None
-                cut = n - (self._tail_hold(text, run) if held is None else held)
+        cut = n if final or not self._can_hold or mapped[-1] == " " else n - self._tail(text, mapped)
         if self._run not in mapped:  # no token can be in text: nothing to restore
             return (text, n) if cut == n else (text[:cut], cut)
         found_events: list[TokenEvent] | None = [] if events is not None else None
         parts: list[str] = []
         pos = 0
         if self._hex_only:
-            hex_mapped = mapped if text.isascii() and "?" not in text else None  # _run_map is _HEX_MAP there
+            # _run_map is _HEX_MAP there, but for "?" (non-ASCII) and openers ("o")
+            hex_mapped = mapped if text.isascii() and "?" not in text and "o" not in mapped else None
             found = self._scan_hex(text, before, found_events, hex_mapped)
         else:
             found = self._scan(text, before, found_events)
@@ -581,26 +604,32 @@ class Restorer:
 
     # ----------------------------------------------------------------- private
 
-    def _tail_hold(self, text: str, run: int) -> int:
-        """:meth:`holdback` of ``text``, whose last ``run`` characters (and no more) may be key characters.
+    def _tail(self, piece: str | bytes, mapped: str) -> int:
+        """How many trailing characters of ``piece`` to hold back, when it holds no token (``mapped``, the piece
+        through ``_run_map``, has no ``_run``): every stream's hold-back decision, in this one place.
 
-        ``run`` may overcount: it is the trailing run of characters that lower into the key alphabet, or are
-        not ASCII. holdback() reads only that run and the character before it; an ASCII window of those lowers
-        as it does inside a longer window (no context-dependent case mapping), so its hold-back is the text's.
-        The same few word endings come back again and again: the hold-back of a window of at most
-        ``_MEMO_RUN + 1`` characters is memoized in ``_memo`` (which callers may read first: it holds only short
-        ASCII windows). Longer runs (a token cut short, mostly) are not: they seldom come back.
+        ``piece`` is text, or ASCII text as bytes (a stream fed ASCII need not decode it). Only the trailing run
+        of characters that lower into the key alphabet (or are not ASCII) can start a token, and a bracket
+        before it may belong to one. The same few word endings come back again and again: the hold-back of an
+        ASCII window of at most ``_MEMO_RUN`` such characters and the one before them is memoized (an ASCII
+        window lowers as it does inside a longer text, so its hold-back is the text's). Longer runs (a token
+        cut short, mostly) are not: they seldom come back.
         """
-        if run > _MEMO_RUN:
-            return self._hold(text, run)
-        window = text[-run - 1 :]
-        if run + 1 < self._max_len and window.isascii():
+        n = len(piece)
+        run = n - len(mapped.rstrip("x"))
+        if not run:
+            return 1 if piece[-1] in _OPENER_ITEMS else 0
+        if run <= _MEMO_RUN:
+            window = piece[-run - 1 :]
             held = self._memo.get(window)
-            if held is None:
-                held = self.holdback(window)
+            if held is not None:
+                return held
+            if run + 1 < self._max_len and window.isascii():
+                held = self._hold(window if isinstance(window, str) else window.decode(), run + 1)
                 if len(self._memo) < _MEMO_SIZE:
                     self._memo[window] = held
-            return held
+                return held
+        text = piece if isinstance(piece, str) else piece[-self._max_len :].decode()
         return self._hold(text, run)
 
     def _scan(
@@ -785,6 +814,37 @@ class Restorer:
                 report.append(TokenEvent(start, end, "ambiguous", text[start:end]))
             return None
         return (start, end, self._originals[candidates[0]], "altered")
+
+
+class Pieces:
+    """How a stream restorer restores a text that arrives in pieces, bound once from a :class:`Restorer`.
+
+    The interface between :mod:`anonymizer.stream` (which owns framing, buffers and the report's bookkeeping)
+    and the restorer (which owns every decision about tokens)::
+
+        mapped = piece.translate(pieces.run_map).decode()   # piece: bytes of ASCII text; str: encode first
+        if pieces.run in mapped:                            # the piece may hold a token
+            restored, consumed = pieces.prefix(text, before, events, offset, False, mapped)
+        else:                                               # it holds none: only its end may start one
+            held = pieces.tail(piece, mapped)               # emit piece[:len(piece) - held], keep the rest
+
+    ``run_map`` maps every byte of a character a token may hold to ``x`` (and every non-ASCII byte too, as
+    ``encode("ascii", "replace")`` gives ``?``), a bracket that may open a token to ``o``, every other byte to
+    a space. A token is a run of at least ``len(run)`` ``x`` (``run`` is ``""`` when nothing can ever be held:
+    every piece takes ``prefix``); a piece without one whose mapped form ends in a space holds nothing back.
+    ``prefix`` is :meth:`Restorer.restore_prefix` that also appends the events of the tokens it restores
+    (``final=True``: the end of the text, nothing held). ``tail`` is the hold-back of a piece without a token.
+    """
+
+    __slots__ = ("max_len", "prefix", "restore", "run", "run_map", "tail")
+
+    def __init__(self, restorer: Restorer) -> None:
+        self.run_map: bytes = restorer._run_map
+        self.run: str = restorer._run if restorer._can_hold else ""
+        self.tail = restorer._tail
+        self.prefix = restorer._prefix
+        self.restore = restorer.restore
+        self.max_len: int = restorer._max_len
 
 
 def replace_literal(text: str, mapping: Mapping[str, str]) -> str:

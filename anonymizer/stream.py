@@ -71,15 +71,12 @@ import orjson
 from ._text import LONE_SURROGATE as _SURROGATE_RE
 from .errors import ArgumentTypeError, StreamError
 from .restore import (
-    _HEX_MAP,
-    _MEMO_RUN,
-    _MEMO_SIZE,
-    _OPENERS,
     Covered,
     RawEvent,
     Restorer,
     RestoreReport,
     TokenEvent,
+    shape_may_continue,
     token_spans,
 )
 
@@ -102,7 +99,6 @@ FORMATS: Final = ("text", "security.ndjson", "observability.ndjson", "openai.sse
 _INVALID: Final = object()  # what _loads returns for a line that is not JSON
 _SCAN_KEEP = 96  # input characters kept to find token-shaped strings that straddle two pieces
 _SCAN_BACK = 64  # how far before a new piece an unfinished token shape may start
-_OPENER_BYTES: Final = frozenset(b"[{<")  # _OPENERS, as bytes of ASCII input
 
 
 # --------------------------------------------------------------------------------------------- JSON
@@ -186,31 +182,26 @@ class _Hold:
     __slots__ = (
         "_before",
         "_events",
-        "_memo",
         "_pending",
         "_prefix",
         "_recent",
-        "_restorer",
+        "_restore",
         "_run",
         "_run_map",
         "_seen",
         "_spans",
-        "_tail_hold",
+        "_tail",
         "offset",
         "text",
     )
 
     def __init__(self, restorer: Restorer, events: list[RawEvent] | None) -> None:
-        self._restorer = restorer
-        restorer._compile()
-        # Restorer.restore_prefix() with token events, and what its first test needs, bound once
-        self._prefix = restorer._prefix
-        self._run_map = restorer._run_map
-        # the fast path's test: a run this long may be a token ("" when the hold-back is always 0: every piece
-        # takes the general path then, as "" is in every string)
-        self._run = restorer._run if restorer._can_hold else ""
-        self._memo = restorer._memo
-        self._tail_hold = restorer._tail_hold
+        pieces = restorer.pieces()  # what this hold needs of the restorer, bound once (see Pieces)
+        self._run_map = pieces.run_map
+        self._run = pieces.run
+        self._tail = pieces.tail
+        self._prefix = pieces.prefix
+        self._restore = pieces.restore
         self._events = events  # None: no report kept
         self._reset()
 
@@ -236,19 +227,13 @@ class _Hold:
             text = (tail if isinstance(tail, str) else tail.decode()) + text
         elif not text:
             return ""
-        # The usual piece holds no token: the same test as Restorer.restore_prefix() makes first, inline.
-        # (bytes are mapped in C, then searched as str: `bytes in bytes` is several times slower)
+        # The usual piece holds no token (see Pieces); bytes are mapped in C, then searched as str (`bytes in
+        # bytes` is several times slower)
         mapped = text.encode("ascii", "replace").translate(self._run_map).decode()
         if self._run in mapped:
             return self._push(text, mapped)
         n = len(text)
-        run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
-        if run:
-            held = self._memo.get(text[-run - 1 :])
-            if held is None:
-                held = self._tail_hold(text, run)
-        else:
-            held = 1 if text[-1] in _OPENERS else 0
+        held = 0 if mapped[-1] == " " else self._tail(text, mapped)
         if held:
             if held == n:
                 self.text = text
@@ -323,7 +308,7 @@ class _Hold:
             before = self._before
             if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
                 before = chr(before[-1])
-            restored = self._restorer.restore(text, before=before) if text else ""
+            restored = self._restore(text, before=before) if text else ""
         else:
             known = len(events)
             start = self.offset
@@ -405,14 +390,7 @@ class _Hold:
             if not (known.overlaps(s, e) if known else any(s < sp[1] and sp[0] < e for sp in spans)):
                 events.append((s, e, "unknown", found))
             self._seen = e
-        if not pending and not final:
-            tail = buf[-_SCAN_BACK:]
-            if "_" in tail:
-                pending = True
-            elif "-" in tail:  # a UUID shape may be unfinished: the trailing run of hex digits holds a hyphen
-                mapped = tail.encode("ascii", "replace").translate(_HEX_MAP)
-                pending = "-" in tail[len(mapped.rstrip(b"x")) :]
-        self._pending = pending
+        self._pending = pending or (not final and shape_may_continue(buf[-_SCAN_BACK:]))
 
 
 # -------------------------------------------------------------------------------------------- protocol
@@ -529,30 +507,14 @@ def _as_bytes(chunk: object) -> bytes:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = (
-        "_bmemo",
-        "_hold_run",
-        "_max_len",
-        "_run",
-        "_run_map",
-        "_tail_hold",
-        "_text",
-        "_undecoded",
-    )
+    __slots__ = ("_run", "_run_map", "_tail", "_text", "_undecoded")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
         self._text = self._hold("text")
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
-        # what the first test of Restorer.restore_prefix() needs, bound once (compiled by _hold() above)
-        self._run_map = restorer._run_map
-        # the fast path's test: a run this long may be a token ("" when the hold-back is always 0: every piece
-        # takes the general path then, as "" is in every string)
-        self._run = restorer._run if restorer._can_hold else ""
-        self._max_len = restorer.max_token_length
-        self._bmemo = restorer._bmemo
-        self._tail_hold = restorer._tail_hold
-        self._hold_run = restorer._hold
+        h = self._text  # the fast path of feed() is _Hold.push()'s, on bytes: it needs the same things
+        self._run_map, self._run, self._tail = h._run_map, h._run, h._tail
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
@@ -586,18 +548,7 @@ class TextStreamRestorer(StreamRestorer):
             except UnicodeEncodeError:
                 return _encode(out)
         n = len(data)
-        run = n - len(mapped.rstrip("x"))  # trailing characters that may start a token
-        if run > _MEMO_RUN:  # holdback() reads the last max_len - 1 characters only
-            keep = self._hold_run(data[-self._max_len :].decode(), run)
-        elif run:
-            window = data[-run - 1 :]
-            keep = self._bmemo.get(window, -1)
-            if keep < 0:
-                keep = self._tail_hold(data.decode(), run)
-                if len(self._bmemo) < _MEMO_SIZE:
-                    self._bmemo[window] = keep
-        else:
-            keep = 1 if data[-1] in _OPENER_BYTES else 0
+        keep = 0 if mapped[-1] == " " else self._tail(data, mapped)
         if keep:
             if keep == n:
                 h.text = data
