@@ -66,8 +66,6 @@ ABOVE_CORE = (
 )
 # (importer, owner of the private names) pairs that may reach in, each with its reason.
 PRIVATE_ALLOWED = {
-    # issue 13: the lead removes this (the stream restorers share the restorer's token shapes and memo tables).
-    ("anonymizer.stream", "anonymizer.restore"),
     # Third party: the exact phone speed-up re-uses phonenumbers' own candidate patterns; tests/test_detect_batch.py
     # and test_detect_security.py pin its findings equal to the plain path, so a phonenumbers change that breaks
     # this fails there.
