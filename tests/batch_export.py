@@ -93,7 +93,7 @@ def cli_redaction(folder: Path, records: int) -> dict[str, Path]:
 
     Returns the paths: ``source``, ``key``, ``out`` (redacted), ``repl`` (replacements) and ``folder``.
     """
-    from test_cli import run
+    from tests.cli.test_cli import run
 
     source, key = folder / "export.ndjson", folder / "token.key"
     source.write_text("\n".join(export_lines(records)) + "\n")

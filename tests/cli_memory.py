@@ -1,7 +1,7 @@
 """Peak memory of ``anonymizer redact`` must not grow with the input: run it on two export sizes and compare.
 
 Run ``python tests/cli_memory.py`` (10,000 and 100,000 records; prints the peak-RSS ratio, target <= 1.3, and
-records/s). ``tests/test_cli_memory.py`` runs the same measurement at smaller sizes.
+records/s). ``tests/cli/test_memory.py`` runs the same measurement at smaller sizes.
 """
 
 from __future__ import annotations

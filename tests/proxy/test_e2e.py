@@ -19,7 +19,7 @@ from anonymizer import Anonymizer, Finding
 from anonymizer.proxy import MemoryStore, SQLiteStore, create_app
 from anonymizer.proxy.testing import KibanaStandIn, serve_in_thread
 
-SEEDS = Path(__file__).parent / "data" / "seeds"
+SEEDS = Path(__file__).parents[1] / "data" / "seeds"
 SECURITY_CHAT = "/api/security_ai_assistant/chat/complete"
 CONVERSATIONS = "/api/security_ai_assistant/current_user/conversations"
 OBS_CHAT = "/api/observability_ai_assistant/chat/complete"

@@ -12,7 +12,6 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy
 from anonymizer.payloads import (
@@ -28,9 +27,10 @@ from anonymizer.payloads import (
     validate,
 )
 from anonymizer.testing import assert_no_leak, extra_properties, original_values, payloads
+from tests.tagless import untag
 
-SEEDS = Path(__file__).parent / "data" / "seeds"
-README = Path(__file__).parent.parent / "README.md"
+SEEDS = Path(__file__).parents[1] / "data" / "seeds"
+README = Path(__file__).parents[2] / "README.md"
 SEED_KINDS: dict[str, Kind] = {
     "000_chat_complete_request.json": Kind.SECURITY_CHAT_COMPLETE,
     "001_conversation_create_request.json": Kind.CONVERSATION_CREATE,

@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 import pytest
-from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy
 from anonymizer.errors import Issue, PayloadError
@@ -21,8 +20,9 @@ from anonymizer.payloads import (
     rewrite_json_strings,
     validate,
 )
+from tests.tagless import untag
 
-SEEDS = Path(__file__).parent / "data" / "seeds"
+SEEDS = Path(__file__).parents[1] / "data" / "seeds"
 
 EXAMPLES: dict[str, Kind] = {
     "000_chat_complete_curl.json": Kind.SECURITY_CHAT_COMPLETE,

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy, Restorer
 from anonymizer.errors import ReplacementsError
 from anonymizer.restore import uuid_tokens
+from tests.tagless import untag
 
 ENGINE = Anonymizer(policy=FieldPolicy.anonymize_all())
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tagless import untag
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.tagless import untag
+
+ROOT = Path(__file__).resolve().parents[2]
 EXPORT = ROOT / "examples" / "export.ndjson"
 EXPORT_ES = ROOT / "examples" / "export-es.ndjson"
 _SCRIPT = (

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy, PayloadError, ReplacementsError
 from anonymizer.engine import MAX_DEPTH
 from anonymizer.testing import ecs_data as toolkit_ecs_data
 from anonymizer.testing import original_values
+from tests.tagless import untag
 
 KEY = b"0123456789abcdef0123456789abcdef"
 STRATEGIES = ["uuid", "keyed", "placeholder", "mask"]

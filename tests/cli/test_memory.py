@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cli_memory import measure
+from tests.cli_memory import measure
 
 
 def test_peak_memory_is_flat_in_input_size() -> None:

@@ -7,9 +7,9 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tagless import untag
 
 from anonymizer import Anonymizer, FieldPolicy, PayloadError
+from tests.tagless import untag
 
 EVERYTHING = FieldPolicy.anonymize_all()
 KEEP_MESSAGE = FieldPolicy.from_fields([{"field": "message", "allowed": True}], unknown="anonymize")

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
-from tagless import untag
 
 import anonymizer.testing as toolkit
 from anonymizer import Anonymizer, FieldPolicy, Session
@@ -41,6 +40,7 @@ from anonymizer.testing import (
     security_messages,
     stream_bodies,
 )
+from tests.tagless import untag
 
 KEY = b"0123456789abcdef0123456789abcdef"
 TOKENS = ["uuid", "placeholder", "mask", "keyed"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import string
 
-import detect_eval
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from anonymizer.detect import (
 from anonymizer.detect.kibana_rules import MAX_PATTERN_SIZE, regex_size
 from anonymizer.detect.network import refang
 from anonymizer.errors import DetectorError
+from tests import detect_eval
 
 
 @pytest.fixture(scope="module")

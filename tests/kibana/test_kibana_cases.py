@@ -27,7 +27,7 @@ import pytest
 from anonymizer import errors, kibana
 
 CASES: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "data" / "kibana_cases.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "data" / "kibana_cases.json").read_text(encoding="utf-8")
 )
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import _SCRIPT, EXPORT, conversations, ndjson, run
+
+from tests.cli.test_cli import _SCRIPT, EXPORT, conversations, ndjson, run
 
 
 def _conversation(ident: str, content: str, replacements: dict[str, str]) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cli import EXPORT, conversations, ndjson, run
 
 from anonymizer import batch
 from anonymizer.batch import BatchConfig, collect_originals, redact_lines, write_shard
 from anonymizer.errors import ConfigError
+from tests.cli.test_cli import EXPORT, conversations, ndjson, run
 
 KEY = b"k3y-bytes-that-must-never-travel-" + os.urandom(8).hex().encode()
 

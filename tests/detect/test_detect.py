@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import detect_eval
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from anonymizer.detect import (
 )
 from anonymizer.errors import DetectorError
 from anonymizer.findings import Detector, Finding
+from tests import detect_eval
 
 FRAGMENTS = [
     "Alice Johnson",

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_export import by_conversation, cli_redaction, export_lines
-from test_cli import run
 
 from anonymizer.batch import BatchConfig
+from tests.batch_export import by_conversation, cli_redaction, export_lines
+from tests.cli.test_cli import run
 
 pytestmark = pytest.mark.spark
 
