@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from batch_export import by_conversation, export_lines
 
-from batch_export import by_conversation, export_lines  # noqa: E402 - from tests/, put on the path above
+ROOT = Path(__file__).resolve().parent.parent
 
 _SCRIPT = Path(sys.executable).with_name("anonymizer")
 

@@ -4,7 +4,7 @@ Detectors: ``presidio()`` (patterns + spaCy NER), ``presidio(model=None)`` (patt
 new user gets it (``AnalyzerEngine`` with its predefined recognizers on the same spaCy pipeline, all entities,
 its default threshold; its e-mail/URL validation is pointed at tldextract's bundled list so nothing is fetched).
 
-Sets (``tests/detect_eval.py``):
+Sets (``benchmarks/detect_eval.py``, read from ``tests/data/``):
 
 - ``heldout``: security-analyst messages written before the security recognizers and never used to tune them;
 - ``dev``: security-analyst messages the rules were developed on (reported for comparison, not a claim);
@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import detect_eval
 

@@ -245,6 +245,25 @@ def core_reaching_up(root: Path = PACKAGE_DIR, package: str = "anonymizer") -> l
     ]
 
 
+def imports_of_tests(repo: Path) -> list[str]:
+    """Imports of anything in ``tests/`` by the package, the benchmarks or the examples of the checkout ``repo``."""
+    tests = {"tests"} | {path.stem for path in (repo / "tests").rglob("*.py")}
+    found = []
+    for folder in ("anonymizer", "benchmarks", "examples"):
+        for path in sorted((repo / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    names = [node.module or ""]
+                else:
+                    continue
+                found += [
+                    f"{path.relative_to(repo)}:{node.lineno} {name}" for name in names if name.split(".")[0] in tests
+                ]
+    return found
+
+
 def test_no_import_cycle() -> None:
     """No two modules of anonymizer/ import each other, directly or around a loop, at import or call time."""
     found = cycles()
@@ -264,6 +283,13 @@ def test_the_engine_layer_imports_nothing_built_on_it() -> None:
     assert not found, "the engine layer imports what is built on it:\n" + "\n".join(found)
 
 
+def test_nothing_outside_tests_imports_from_tests() -> None:
+    """The package, the benchmarks and the examples import nothing from tests/ (tests may import the measurement
+    code of benchmarks/, not the other way round)."""
+    found = imports_of_tests(Path(__file__).resolve().parent.parent)
+    assert not found, "imports from tests/:\n" + "\n".join(found)
+
+
 def test_every_core_module_exists() -> None:
     """The engine-layer list names modules that exist (a renamed module would otherwise escape the check)."""
     assert set(modules(PACKAGE_DIR, "anonymizer")) >= CORE
@@ -278,8 +304,8 @@ def _plant(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_checks_catch_planted_violations(tmp_path: Path) -> None:
-    """A call-time cycle, a private reach-in and an engine importing payloads in a planted tree are each found;
-    imports for type checking and a package's own private modules are not faults."""
+    """A call-time cycle, a private reach-in, an engine importing payloads and a benchmark importing tests/ in planted
+    trees are each found; imports for type checking and a package's own private modules are not faults."""
     root = _plant(
         tmp_path / "anonymizer",
         {
@@ -307,3 +333,14 @@ def test_the_checks_catch_planted_violations(tmp_path: Path) -> None:
     assert [str(imp) for imp in core_reaching_up(root)] == [
         "anonymizer.engine (line 7, call time) -> anonymizer.payloads.anonymize_payload",
     ]
+    repo = _plant(
+        tmp_path / "repo",
+        {
+            "tests/tagless.py": "",
+            "tests/cli/test_cli.py": "",
+            "benchmarks/bench_a.py": "import sys\nfrom tagless import untag\nimport tests.cli.test_cli\n",
+            "examples/ok.py": "from anonymizer import Anonymizer\n",
+            "anonymizer/__init__.py": "",
+        },
+    )
+    assert imports_of_tests(repo) == ["benchmarks/bench_a.py:2 tagless", "benchmarks/bench_a.py:3 tests.cli.test_cli"]

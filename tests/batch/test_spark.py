@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from anonymizer.batch import BatchConfig
-from tests.batch_export import by_conversation, cli_redaction, export_lines
+from benchmarks.batch_export import by_conversation, export_lines
 from tests.cli.test_cli import run
+from tests.cli_redaction import cli_redaction
 
 pytestmark = pytest.mark.spark
 

@@ -113,20 +113,20 @@ def test_sigterm_exits_143_and_leaves_no_partial_file(tmp_path: Path) -> None:
     source.write_text(EXPORT.read_text() * 2000)  # 40,000 records: far longer than it takes to see it start
     folder = tmp_path / "outs"
     folder.mkdir()
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [_SCRIPT, "redact", str(source), "-o", str(folder / "out.ndjson"), "--replacements-out",
          str(folder / "repl.ndjson")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        while not any(p.name.endswith(".partial") for p in folder.iterdir()):  # wait until it writes
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 143
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:  # fmt: skip
+        try:
+            while not any(p.name.endswith(".partial") for p in folder.iterdir()):  # wait until it writes
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 143
+        finally:
+            proc.kill()
+            proc.wait()
     assert list(folder.iterdir()) == []
 
 

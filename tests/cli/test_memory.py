@@ -1,8 +1,9 @@
-"""Peak memory of ``anonymizer redact`` does not grow with input size (the figures at scale: tests/cli_memory.py)."""
+"""Peak memory of ``anonymizer redact`` does not grow with input size (the measurement, and the figures at scale:
+benchmarks/bench_cli.py)."""
 
 from __future__ import annotations
 
-from tests.cli_memory import measure
+from benchmarks.bench_cli import measure
 
 
 def test_peak_memory_is_flat_in_input_size() -> None:

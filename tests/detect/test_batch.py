@@ -32,7 +32,7 @@ from anonymizer.detect.speedups import (
     _RememberingPhoneNumberMatcher,
     _TableAttributeRulerMatch,
 )
-from tests import detect_eval
+from benchmarks import detect_eval
 
 REGIONS = PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -24,7 +24,7 @@ from anonymizer.detect import (
 )
 from anonymizer.errors import DetectorError
 from anonymizer.findings import Detector, Finding
-from tests import detect_eval
+from benchmarks import detect_eval
 
 FRAGMENTS = [
     "Alice Johnson",

@@ -22,7 +22,7 @@ from anonymizer.detect import (
 from anonymizer.detect.kibana_rules import MAX_PATTERN_SIZE, regex_size
 from anonymizer.detect.network import refang
 from anonymizer.errors import DetectorError
-from tests import detect_eval
+from benchmarks import detect_eval
 
 
 @pytest.fixture(scope="module")

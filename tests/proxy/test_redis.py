@@ -8,14 +8,15 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
 
 from anonymizer import Anonymizer
 from anonymizer.proxy import RedisStore, ReplacementConflictError, StoreError, create_app, user_identity
@@ -155,6 +156,25 @@ def _post_all(urls: list[str], bodies: list[bytes]) -> list[httpx.Response]:
         return list(pool.map(post, range(len(bodies))))
 
 
+def proxy_on_redis(upstream: str, url: str, engine: Anonymizer | None = None) -> Starlette:
+    """The proxy app on a new RedisStore that the app closes at shutdown, on its own event loop (an app does not
+    close a store it was given, and the store's connections cannot be closed once that loop has stopped)."""
+    store = RedisStore(url)
+    app = create_app(upstream, engine=engine, store=store)
+    serve = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            async with serve(app):
+                yield
+        finally:
+            await store.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
 @pytest.mark.parametrize("tokens", ["uuid", "placeholder"])
 def test_two_replicas_on_one_redis_bind_one_token_per_original(redis_server: RedisServer, tokens: str) -> None:
     """Two proxies sharing a Redis, concurrent requests of one conversation: every request succeeds, every
@@ -164,12 +184,8 @@ def test_two_replicas_on_one_redis_bind_one_token_per_original(redis_server: Red
     names = [f"analyst-{i % 6}" for i in range(36)]
     with ExitStack() as stack:
         upstream = stack.enter_context(serve_in_thread(kibana.app()))
-        urls = [
-            stack.enter_context(
-                serve_in_thread(create_app(upstream, engine=engine, store=RedisStore(redis_server.url)))
-            )
-            for _ in range(2)
-        ]
+        apps = [proxy_on_redis(upstream, redis_server.url, engine) for _ in range(2)]
+        urls = [stack.enter_context(serve_in_thread(app)) for app in apps]
         replies = _post_all(urls, [chat("shared", n) for n in names])
         assert [r.status_code for r in replies] == [200] * len(names)
         for reply, name in zip(replies, names, strict=True):
@@ -191,7 +207,7 @@ def test_proxy_recovers_from_a_redis_restart(redis_server: RedisServer) -> None:
     kibana = KibanaStandIn()
     with (
         serve_in_thread(kibana.app()) as upstream,
-        serve_in_thread(create_app(upstream, store=RedisStore(redis_server.url))) as url,
+        serve_in_thread(proxy_on_redis(upstream, redis_server.url)) as url,
     ):
         before = _post_all([url], [chat(f"c{i % 4}", f"analyst-{i % 4}") for i in range(16)])
         assert [r.status_code for r in before] == [200] * 16
