@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 
-__all__ = ["LONE_SURROGATE", "escape_lone_surrogates", "is_word", "json_type"]
+__all__ = ["LONE_SURROGATE", "escape_lone_surrogates", "is_word", "json_type", "surrogate_escape"]
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """One lone surrogate (a UTF-16 half with no UTF-8 form)."""
@@ -26,7 +26,8 @@ def is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def _escape(m: re.Match[str]) -> str:
+def surrogate_escape(m: re.Match[str]) -> str:
+    """The ``\\uXXXX`` escape of a lone surrogate that :data:`LONE_SURROGATE` matched (a ``re.sub`` replacement)."""
     return f"\\u{ord(m.group()):04x}"
 
 
@@ -36,7 +37,7 @@ def escape_lone_surrogates(text: str) -> str:
     >>> escape_lone_surrogates('"a\\ud800b"')
     '"a\\\\ud800b"'
     """
-    return LONE_SURROGATE.sub(_escape, text)
+    return LONE_SURROGATE.sub(surrogate_escape, text)
 
 
 def json_type(value: object) -> str:

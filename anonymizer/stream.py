@@ -69,6 +69,7 @@ from typing import Any, Final
 import orjson
 
 from ._text import LONE_SURROGATE as _SURROGATE_RE
+from ._text import surrogate_escape as _escape_surrogate
 from .errors import ArgumentTypeError, StreamError
 from .restore import (
     Covered,
@@ -135,10 +136,6 @@ def _loads(data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _INVALID
-
-
-def _escape_surrogate(m: re.Match[str]) -> str:
-    return f"\\u{ord(m.group()):04x}"
 
 
 def _dumps(obj: Any) -> bytes:
