@@ -18,7 +18,7 @@ Rule of this file: everything a session must check before it binds a new token l
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from .errors import TokenError
 from .tokens import (
@@ -52,11 +52,14 @@ class Minter:
 
     __slots__ = (
         "_alphabet",
+        "_attempt",
         "_by_size",
         "_chars",
         "_counters",
         "_gaps",
         "_handed",
+        "_original",
+        "_replacements",
         "_strategy",
         "_tag",
         "_tagged",
@@ -73,6 +76,10 @@ class Minter:
         self._handed: dict[str, int] = {}  # label -> number handed out by ordinal() during the current attempt
         self._tag: str | None = None
         self._tagged = not isinstance(strategy, _UNTAGGED)
+        # the mint in progress, for _usable() and _ordinal() (TokenContext.usable/.ordinal): set by mint()
+        self._original = ""
+        self._replacements: Mapping[str, str] = {}
+        self._attempt = 0
         #: Substrings of candidate tokens looked up so far (a measure of work, for tests of linearity).
         self.checks = 0
 
@@ -151,19 +158,13 @@ class Minter:
         """
         strategy = self._strategy
         tag = self._current_tag() if self._tagged else ""
-
-        def usable(token: str) -> bool:
-            return (
-                token not in replacements
-                and token != original
-                and not (len(original) >= MIN_RISKY and original in token)
-                and not self.contains_original(token)
-            )
-
+        self._original, self._replacements = original, replacements  # what usable() and ordinal() answer for
+        usable = self._usable
         previous = None
         for attempt in range(MAX_ATTEMPTS):
             self._handed.clear()
-            context = TokenContext(field, entity_class, attempt, self._ordinal(attempt), tag, usable, json_value)
+            self._attempt = attempt
+            context = TokenContext(field, entity_class, attempt, self._ordinal, tag, usable, json_value)
             token = strategy.mint(original, context)
             if not isinstance(token, str) or not token:
                 raise TokenError(f"token strategy {strategy!r} returned an empty or non-string token", path=field)
@@ -183,15 +184,22 @@ class Minter:
             path=field,
         )
 
-    def _ordinal(self, attempt: int) -> Callable[[str], int]:
-        counters, handed = self._counters, self._handed
+    def _ordinal(self, label: str) -> int:
+        """``TokenContext.ordinal`` of the mint in progress: the next free number of ``label`` (a retry gets the
+        number ``attempt`` further on)."""
+        number = self._counters.get(label, 0) + 1 + self._attempt
+        self._handed[label] = number
+        return number
 
-        def ordinal(label: str) -> int:
-            number = counters.get(label, 0) + 1 + attempt
-            handed[label] = number
-            return number
-
-        return ordinal
+    def _usable(self, token: str) -> bool:
+        """``TokenContext.usable`` of the mint in progress: unbound, not the original, holding no original."""
+        original = self._original
+        return (
+            token not in self._replacements
+            and token != original
+            and not (len(original) >= MIN_RISKY and original in token)
+            and not self.contains_original(token)
+        )
 
     def _current_tag(self) -> str:
         tag = self._tag
