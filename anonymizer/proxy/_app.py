@@ -132,6 +132,7 @@ def create_app(
     session_cache_size: int = DEFAULT_SESSION_CACHE_SIZE,
     session_cache_tokens: int = DEFAULT_SESSION_CACHE_TOKENS,
     allow_anonymous: bool = False,
+    close_store: bool | None = None,
 ) -> Starlette:
     """An ASGI app that sits in front of Kibana at ``upstream`` and anonymizes its AI Assistant traffic.
 
@@ -139,7 +140,9 @@ def create_app(
       detectors to hide what no policy names in free text, e.g.
       ``Anonymizer(detectors=[anonymizer.detect.presidio()])``; detection then runs on worker threads.
     * ``store``: where each conversation's map is kept (default: :class:`SQLiteStore` on
-      :data:`DEFAULT_STORE_PATH`, opened and closed with the app; a store passed in is not closed).
+      :data:`DEFAULT_STORE_PATH`, opened and closed with the app). ``close_store``: whether the app closes the
+      store at shutdown, on its own event loop (default: only the store it opened; pass ``True`` to hand it a
+      store built for it, e.g. by :func:`store_from_url` — a Redis client cannot be closed once its loop is).
     * ``transport``: an ``httpx`` transport for the upstream calls (tests: ``httpx.MockTransport``).
     * ``timeout``: the upstream timeouts (:data:`DEFAULT_TIMEOUT`).
     * ``identity_key``: a secret that turns the user identity into an HMAC of the credential.
@@ -159,7 +162,7 @@ def create_app(
         upstream,
         engine if engine is not None else Anonymizer(),
         store if store is not None else SQLiteStore(DEFAULT_STORE_PATH),
-        own_store=store is None,
+        own_store=store is None if close_store is None else close_store,
         transport=transport,
         timeout=timeout,
         identity_key=identity_key,

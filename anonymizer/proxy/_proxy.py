@@ -122,15 +122,17 @@ class Proxy:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        """Check the store, open the client; close both at shutdown."""
-        await self.store.ping()
-        self.client = self._new_client()
-        logger.info("started", extra={"upstream": self.public_url, "store": type(self.store).__name__})
+        """Check the store, open the client; close both at shutdown, on the loop that used them (a store the
+        app owns is closed even when the startup check fails)."""
         try:
+            await self.store.ping()
+            self.client = self._new_client()
+            logger.info("started", extra={"upstream": self.public_url, "store": type(self.store).__name__})
             yield
         finally:
             client, self.client = self.client, None
-            await client.aclose()
+            if client is not None:
+                await client.aclose()
             if self.own_store:
                 await self.store.aclose()
 

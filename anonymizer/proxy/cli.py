@@ -162,6 +162,7 @@ def run_serve(args: argparse.Namespace) -> int:
                 identity_key=identity_key,
                 session_cache_size=args.session_cache,
                 allow_anonymous=args.allow_anonymous,
+                close_store=True,  # at shutdown, on the server's loop (Redis connections belong to it)
             )
         except ValueError as exc:
             raise CliFailure(f"--upstream: {exc}", EXIT_USAGE) from None
@@ -189,7 +190,4 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         if on_main:
             signal.signal(signal.SIGTERM, previous)
-        import asyncio
-
-        asyncio.run(store.aclose())
     return code

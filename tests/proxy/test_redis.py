@@ -224,3 +224,24 @@ def test_proxy_recovers_from_a_redis_restart(redis_server: RedisServer) -> None:
     for body, token in zip(kibana.bodies(CHAT), names, strict=True):
         by_conversation.setdefault(orjson.loads(body)["conversationId"], set()).add(token)
     assert all(len(tokens) == 1 for tokens in by_conversation.values())
+
+
+def test_serve_on_redis_shuts_down_cleanly(redis_server: RedisServer) -> None:
+    """`anonymizer serve --store redis://...` that has talked to Redis ends on SIGTERM with 143 and no traceback:
+    the store is closed on the server's own event loop."""
+    import signal
+
+    from tests.proxy.test_serve import serve
+
+    kibana = KibanaStandIn()
+    with ExitStack() as stack:
+        upstream = stack.enter_context(serve_in_thread(kibana.app()))
+        proc, url = stack.enter_context(serve("--store", redis_server.url, upstream=upstream))
+        r = httpx.post(url + CHAT, content=chat("c1", "jdoe"), headers=AUTH, timeout=60, trust_env=False)
+        assert r.status_code == 200 and "jdoe" in r.json()["data"]
+        assert load(redis_server.url, "security/default/c1")  # the map went to Redis
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        assert proc.stderr is not None
+        errors = proc.stderr.read().decode()
+    assert "Traceback" not in errors and "Event loop is closed" not in errors
