@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -279,9 +279,7 @@ class Session:
         if isinstance(fields_to_anonymize, str) or not isinstance(fields_to_anonymize, Iterable):
             raise ArgumentTypeError("fields_to_anonymize must be a list of field names")
         wanted = frozenset(fields_to_anonymize)
-        policy = self._engine._policy
-        actions: Mapping[str, Action] = policy._actions
-        unknown = policy._unknown_action
+        policy_action = self._engine._policy.action
         with self._lock:
             self._ensure_index()
             plans = self._engine._plans
@@ -291,7 +289,7 @@ class Session:
                     plans.clear()
                 plan = plans[wanted] = _Plan("")
             cached = self._rewritten
-            walker = _Walk(actions, unknown, wanted, cached)
+            walker = _Walk(policy_action, wanted, cached)
             out = walker.obj(data, plan, 0)
             if walker.pending:
                 bound = len(self._replacements)
@@ -299,7 +297,7 @@ class Session:
                 if cached and len(self._replacements) != bound:
                     # new tokens: the cached rewrites this walk used may miss them; walk again (every value
                     # of the data is known now, so this second walk mints nothing)
-                    walker = _Walk(actions, unknown, wanted, self._rewritten)
+                    walker = _Walk(policy_action, wanted, self._rewritten)
                     out = walker.obj(data, plan, 0)
                     self._tokenize_pending(walker.pending)
             if walker.kept:
@@ -588,13 +586,12 @@ class _Walk:
     after the walk, once every original of the call is known.
     """
 
-    __slots__ = ("actions", "kept", "pending", "rewritten", "unknown", "wanted")
+    __slots__ = ("kept", "pending", "policy_action", "rewritten", "wanted")
 
     def __init__(
-        self, actions: Mapping[str, Action], unknown: Action, wanted: frozenset[str], rewritten: dict[str, str]
+        self, policy_action: Callable[[str], Action], wanted: frozenset[str], rewritten: dict[str, str]
     ) -> None:
-        self.actions = actions
-        self.unknown = unknown
+        self.policy_action = policy_action  # the policy's action of a field (asked once per field: plans cache it)
         self.wanted = wanted
         self.rewritten = rewritten  # passed-through text -> its rewritten form, from earlier calls
         self.kept: list[tuple[Any, Any, str, str]] = []  # (container, key, text, field): free text to hide in
@@ -603,7 +600,7 @@ class _Walk:
     def action(self, field: str) -> Action:
         if self.wanted and field in self.wanted:
             return _ANONYMIZE
-        return self.actions.get(field, self.unknown)
+        return self.policy_action(field)
 
     def obj(self, node: Mapping[str, Any], plan: _Plan, depth: int) -> dict[str, Any]:
         prefix = plan.prefix
