@@ -1,6 +1,6 @@
 """Run every benchmark in this folder and print the figures.
 
-    python benchmarks/run.py            # a table, with the SPEC §9 targets
+    python benchmarks/run.py            # a table, with the targets
     python benchmarks/run.py --quick --json
 
 Each ``benchmarks/bench_*.py`` module exposes ``run(quick: bool) -> dict``; the figures are merged into one
@@ -21,7 +21,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
-# figure -> (comparison, target), from SPEC §9 and the issues
+# figure -> (comparison, target): the project's performance targets
 TARGETS: dict[str, tuple[str, float]] = {
     "restore_speedup_vs_kibana_1000": (">=", 50),
     "restore_flatness_10_to_10000": ("<=", 1.5),

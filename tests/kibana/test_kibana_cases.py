@@ -10,8 +10,8 @@ Each case in ``data/kibana_cases.json`` is ``{function, input, expected, source,
 - ``expected`` is the return value, or for tuple-returning functions a dict with some of ``values`` /
   ``data`` / ``replacements``, for ``transform_raw_data`` some of ``result`` / ``on_new_replacements_calls``,
   or ``{"raises", "message"}``.
-- ``deviation: N`` marks a case where SPEC §3's deviation N applies: the expectation is ours, the note says
-  what Kibana gives.
+- ``deviation: N`` marks a case where the README's deliberate deviation N from Kibana applies: the expectation
+  is ours, the note says what Kibana gives.
 """
 
 from __future__ import annotations
