@@ -834,9 +834,10 @@ class Pieces:
     every piece takes ``prefix``); a piece without one whose mapped form ends in a space holds nothing back.
     ``prefix`` is :meth:`Restorer.restore_prefix` that also appends the events of the tokens it restores
     (``final=True``: the end of the text, nothing held). ``tail`` is the hold-back of a piece without a token.
+    ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended).
     """
 
-    __slots__ = ("max_len", "prefix", "restore", "run", "run_map", "tail")
+    __slots__ = ("prefix", "restore", "run", "run_map", "tail")
 
     def __init__(self, restorer: Restorer) -> None:
         self.run_map: bytes = restorer._run_map
@@ -844,7 +845,6 @@ class Pieces:
         self.tail = restorer._tail
         self.prefix = restorer._prefix
         self.restore = restorer.restore
-        self.max_len: int = restorer._max_len
 
 
 def replace_literal(text: str, mapping: Mapping[str, str]) -> str:

@@ -19,6 +19,7 @@ it. Keys: ``quality_<set>_<detector>_hidden`` (overall share), ``..._min_class``
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -86,17 +87,18 @@ def run(quick: bool) -> dict[str, Any]:
             classes = [c for c in q.gold if not (det_name == "pattern_only" and c == "PERSON")]
             out[f"{key}_min_class"] = round(min(q.share(c) for c in classes), 3)
             out[f"{key}_kept"] = round(q.kept_share, 3)
+    say = functools.partial(print, file=sys.stderr)  # stdout is the JSON figures (benchmarks/run.py reads it)
     for set_name, by_detector in tables.items():
-        print(f"\n{set_name} ({len(sets[set_name])} messages): hidden share per class, analytic terms kept")
+        say(f"\n{set_name} ({len(sets[set_name])} messages): hidden share per class, analytic terms kept")
         classes = sorted({c for q in by_detector.values() for c in q.gold})
-        print(f"{'class':<16} {'spans':>5} " + " ".join(f"{d:>13}" for d in by_detector))
+        say(f"{'class':<16} {'spans':>5} " + " ".join(f"{d:>13}" for d in by_detector))
         for cls in classes:
             spans = next(iter(by_detector.values())).gold[cls]
-            print(f"{cls:<16} {spans:>5} " + " ".join(f"{q.share(cls):>13.3f}" for q in by_detector.values()))
+            say(f"{cls:<16} {spans:>5} " + " ".join(f"{q.share(cls):>13.3f}" for q in by_detector.values()))
         total = sum(next(iter(by_detector.values())).gold.values())
-        print(f"{'overall':<16} {total:>5} " + " ".join(f"{q.share():>13.3f}" for q in by_detector.values()))
+        say(f"{'overall':<16} {total:>5} " + " ".join(f"{q.share():>13.3f}" for q in by_detector.values()))
         kept = next(iter(by_detector.values())).analytic
-        print(f"{'analytic kept':<16} {kept:>5} " + " ".join(f"{q.kept_share:>13.3f}" for q in by_detector.values()))
+        say(f"{'analytic kept':<16} {kept:>5} " + " ".join(f"{q.kept_share:>13.3f}" for q in by_detector.values()))
     return out
 
 
