@@ -113,7 +113,7 @@ def _dask(source: str, key: str, out: str) -> None:
     from anonymizer import dask as anonymizer_dask
     from anonymizer.batch import BatchConfig
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     client = Client(cluster)
     with TreeWatch(os.getpid()) as watch:
         cpu, started = watch.cpu(), time.perf_counter()

@@ -24,7 +24,12 @@ RECORDS = 240
 def client() -> Iterator[Any]:
     """A Dask client on a real local cluster of two single-threaded worker processes."""
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",  # any free port: runs side by side
+    )
     client = distributed.Client(cluster)
     yield client
     client.close()

@@ -88,7 +88,8 @@ def standin() -> Iterator[tuple[KibanaStandIn, str]]:
 
 @contextlib.contextmanager
 def proxy(upstream: str, store: Any, **options: Any) -> Iterator[str]:
-    with serve_in_thread(create_app(upstream, engine=ENGINE, store=store, **options)) as url:
+    """The proxy served on loopback; it closes ``store`` when it stops (as `anonymizer serve` has it do)."""
+    with serve_in_thread(create_app(upstream, engine=ENGINE, store=store, close_store=True, **options)) as url:
         yield url
 
 

@@ -33,7 +33,8 @@ class Patterns:
 def running(tmp_path: Path) -> Iterator[tuple[KibanaStandIn, str]]:
     kibana = KibanaStandIn()
     with serve_in_thread(kibana.app()) as upstream:
-        app = create_app(upstream, engine=Anonymizer(detectors=[Patterns()]), store=SQLiteStore(tmp_path / "r.db"))
+        store = SQLiteStore(tmp_path / "r.db")
+        app = create_app(upstream, engine=Anonymizer(detectors=[Patterns()]), store=store, close_store=True)
         with serve_in_thread(app) as url:
             yield kibana, url
 
