@@ -11,10 +11,11 @@
 The public names are listed in ``__all__``; everything in a module whose name starts with ``_`` is private.
 """
 
-# No `from __future__ import annotations` here: this module annotates nothing, and the import would bind a public
-# name `annotations` in the package namespace (pinned by tests/test_public_api.py).
+# No `from __future__ import annotations` here: the import would bind a public name `annotations` in the package
+# namespace (pinned by tests/test_public_api.py).
 
-from .engine import Anonymizer, Session
+from .engine import Anonymizer, Session, connect_payload_adapter
+from .engine import PayloadAdapter as _PayloadAdapter
 from .errors import (
     AnonymizerError,
     ArgumentTypeError,
@@ -34,6 +35,18 @@ from .restore import Restored, Restorer, RestoreReport, TokenEvent
 from .tokens import TokenContext, TokenStrategy, entity_mask
 
 __version__ = "0.1.0"
+
+
+def _payload_adapter() -> _PayloadAdapter:
+    # The package wires its payload adapter into the sessions' payload methods, imported on first use: the
+    # engine imports nothing above itself, and `import anonymizer` does not load pydantic.
+    from . import payloads
+
+    return payloads
+
+
+connect_payload_adapter(_payload_adapter)
+del connect_payload_adapter
 
 __all__ = [
     "Action",

@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from ._freetext import FreeTextFinder, Span, build
 from ._literal import fold, merge_spans
@@ -392,14 +392,20 @@ class Session:
 
         return _rebuild(obj, leaf, restorer.restore)
 
-    # ---------------------------------------------------------------- streams
+    # -------------------------------------------------------- payloads/streams
+
+    def anonymize_payload(self, payload: Any, *, kind: str) -> dict[str, Any]:
+        """Anonymize a whole API payload of ``kind`` in this conversation: the same as
+        :func:`anonymizer.payloads.anonymize_payload(session, payload, kind) <anonymizer.payloads.anonymize_payload>`.
+        """
+        return _payload_adapter().anonymize_payload(self, payload, kind)
+
+    def deanonymize_payload(self, payload: Any, *, kind: str) -> dict[str, Any]:
+        """Restore a whole API payload of ``kind``: the same as :func:`anonymizer.payloads.deanonymize_payload`."""
+        return _payload_adapter().deanonymize_payload(self, payload, kind)
 
     def stream(self, fmt: str = "text") -> StreamRestorer:
-        """A sans-IO restorer for a stream in ``fmt`` (see :mod:`anonymizer.stream`).
-
-        Whole API payloads go through :func:`anonymizer.payloads.anonymize_payload` and
-        :func:`~anonymizer.payloads.deanonymize_payload`, which take the session.
-        """
+        """A sans-IO restorer for a stream in ``fmt`` (see :mod:`anonymizer.stream`)."""
         return restorer_for(self.restorer, fmt)
 
     # ---------------------------------------------------------------- private
@@ -549,6 +555,31 @@ class Session:
                         raise DetectorError(f"detectors[{d_index}] returned a span outside text {i}")
                     per_text[i].append(f)
         return [resolve_overlaps(fs) for fs in per_text]
+
+
+class PayloadAdapter(Protocol):
+    """What :meth:`Session.anonymize_payload` and :meth:`Session.deanonymize_payload` call: the payload adapter
+    (:mod:`anonymizer.payloads`), which sits above the engine. The package connects it (see
+    :func:`connect_payload_adapter`), so the engine imports nothing above itself."""
+
+    def anonymize_payload(self, session: Session, payload: object, kind: Any) -> dict[str, Any]: ...
+
+    def deanonymize_payload(self, session: Session, payload: object, kind: Any) -> dict[str, Any]: ...
+
+
+_payload_loader: list[Callable[[], PayloadAdapter]] = []  # set once, by the package (anonymizer/__init__.py)
+
+
+def connect_payload_adapter(loader: Callable[[], PayloadAdapter]) -> None:
+    """Give the sessions' payload methods the adapter ``loader`` returns (called on first use, so the adapter and
+    pydantic are imported only when a payload is). The ``anonymizer`` package does this when it is imported."""
+    _payload_loader[:] = [loader]
+
+
+def _payload_adapter() -> PayloadAdapter:
+    if not _payload_loader:  # pragma: no cover - the package connects it before any session exists
+        raise ConfigError("no payload adapter connected: import anonymizer.payloads")
+    return _payload_loader[0]()
 
 
 _DROP, _KEEP, _ANONYMIZE = Action.DROP, Action.KEEP, Action.ANONYMIZE

@@ -12,9 +12,10 @@ import anonymizer
 PACKAGE_DIR = Path(anonymizer.__file__).resolve().parent
 
 # The engine layer: sans-IO, no pydantic, no HTTP, no CLI, no cluster, no detector. Everything else is built on it.
+# (The package root is not in it: it is the facade, which connects the payload adapter to the sessions' payload
+# methods, imported on first use; see anonymizer/__init__.py and engine.connect_payload_adapter.)
 CORE = frozenset(
     {
-        "anonymizer",
         "anonymizer._freetext",
         "anonymizer._install",
         "anonymizer._kibana_fields",
