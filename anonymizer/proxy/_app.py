@@ -53,6 +53,7 @@ HEALTH_PATH = "/_anonymizer/health"
 _SECURITY = "/api/security_ai_assistant"
 _CONVERSATIONS = _SECURITY + "/current_user/conversations"
 _OBSERVABILITY = "/api/observability_ai_assistant"
+_OBSERVABILITY_UI = "/internal/observability_ai_assistant"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _NO_CREDENTIAL = (
     "The anonymizing proxy keeps each user's replacements apart and needs a credential (an Authorization header "
@@ -69,6 +70,13 @@ _REWRITTEN: list[tuple[str, str, list[str], Handler]] = [
     ("conversation.read", _CONVERSATIONS + "/{id}", ["GET"], handlers.conversation_read),
     ("conversation.delete", _CONVERSATIONS + "/{id}", ["DELETE"], handlers.conversation_delete),
     ("observability.chat_complete", _OBSERVABILITY + "/chat/complete", ["POST"], handlers.observability_chat),
+    # the same body (with the UI's screen contexts) on the route Kibana's own Observability UI calls
+    (
+        "observability.internal_chat_complete",
+        _OBSERVABILITY_UI + "/chat/complete",
+        ["POST"],
+        handlers.observability_chat,
+    ),
 ]
 
 

@@ -165,7 +165,8 @@ async def security_chat(proxy: Proxy, request: Request, log: RequestLog) -> Resp
 
 
 async def observability_chat(proxy: Proxy, request: Request, log: RequestLog) -> Response:
-    """``POST /api/observability_ai_assistant/chat/complete``: NDJSON or OpenAI SSE stream, restored."""
+    """``POST /api/observability_ai_assistant/chat/complete`` (and the UI's ``/internal/…/chat/complete``): NDJSON
+    or OpenAI SSE stream restored, or the internal route's JSON answer (``isStream: false``) restored."""
     session, wire, _, key, response = await _forward_chat(
         proxy, request, log, "observability", Kind.OBSERVABILITY_CHAT_COMPLETE
     )

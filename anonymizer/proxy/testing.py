@@ -79,6 +79,7 @@ class KibanaStandIn:
             (conv, self._create, ["POST"]),
             (conv + "/{id}", self._conversation, ["GET", "PUT", "DELETE"]),
             ("/api/observability_ai_assistant/chat/complete", self._observability_chat, ["POST"]),
+            ("/internal/observability_ai_assistant/chat/complete", self._observability_chat, ["POST"]),
         ]
         routes = []
         for path, handler, methods in table:
@@ -248,6 +249,14 @@ class KibanaStandIn:
         special = await self._special(request, reply)
         if special is not None:
             return special
+        if body.get("isStream") is False and request.url.path.endswith(
+            "/internal/observability_ai_assistant/chat/complete"
+        ):
+            # the UI's route without a stream: the last message's content as one JSON object
+            answer = {"conversationId": body.get("conversationId") or str(uuid.uuid4()), "data": reply}
+            return Response(
+                orjson.dumps({**answer, "connectorId": body.get("connectorId")}), media_type="application/json"
+            )
         mode = request.headers.get("x-standin-mode", "")
         words = re.findall(r"\S+\s*", reply)
         args = orjson.dumps({"question": said}).decode()

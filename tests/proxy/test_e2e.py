@@ -554,3 +554,35 @@ def test_observability_cut_stream_ends_with_error_event(
     r = client.post(url + OBS_CHAT, content=obs_body(), headers={**ALICE, "x-standin-mode": "cut"})
     last = orjson.loads(r.content.splitlines()[-1])
     assert last["type"] == "chatCompletionError"
+
+
+OBS_UI_CHAT = "/internal/observability_ai_assistant/chat/complete"
+
+
+def obs_ui_body(stream: bool) -> bytes:
+    """An Observability UI request: the public body plus the screen contexts and scopes the UI sends."""
+    body = orjson.loads(obs_body())
+    body["screenContexts"] = [
+        {
+            "screenDescription": "Host 10.1.2.3 in the hosts view",
+            "data": [{"name": "host", "description": "The host in view", "value": "10.1.2.3"}],
+        }
+    ]
+    body["scopes"] = ["observability"]
+    body["isStream"] = stream
+    return orjson.dumps(body)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["ndjson", "json"])
+def test_observability_ui_route_hides_and_restores(
+    running: tuple[KibanaStandIn, str], client: httpx.Client, stream: bool
+) -> None:
+    """The Observability UI's internal chat/complete route is anonymized like the public one (screen contexts too),
+    and its NDJSON stream or JSON answer comes back restored."""
+    kibana, url = running
+    r = client.post(url + OBS_UI_CHAT, content=obs_ui_body(stream), headers=ALICE)
+    assert r.status_code == 200
+    (sent,) = kibana.bodies(OBS_UI_CHAT)
+    assert b"10.1.2.3" not in sent and b"alice@corp.local" not in sent
+    text = obs_text(r.content, "ndjson")[0] if stream else r.json()["data"]
+    assert "Is host 10.1.2.3 healthy? Ask alice@corp.local." in text
