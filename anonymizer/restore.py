@@ -42,7 +42,6 @@ __all__ = [
     "Restorer",
     "TokenEvent",
     "replace_literal",
-    "shape_may_continue",
     "token_shaped",
     "token_spans",
 ]
@@ -83,6 +82,7 @@ _HEX_SHAPES = (
 )
 _HEX_SHAPES_RE = re.compile("|".join(_HEX_SHAPES))
 _MASK_SHAPE_RE = re.compile(_HEX_SHAPES[1])
+_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # no UUID may touch these
 _LABEL_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_")  # a mask's label, before its hex digits
 
 
@@ -245,8 +245,17 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
         end = mapped.find(" ", run + 32)
         if end < 0:
             end = n
+        if (
+            uuids
+            and end - run == 36
+            and text[run + 8] == text[run + 13] == text[run + 18] == text[run + 23] == "-"
+            and text.count("-", run, end) == 4
+            and (not run or text[run - 1] not in _ALNUM)
+            and (end == n or text[end] not in _ALNUM)
+        ):  # the usual run: one UUID standing alone (the regex would find just that)
+            hexed.append((run, end))
         # (a mask's hex digits follow the "_" that ends its label: without UUIDs, no other run need be searched)
-        if uuids or (run and text[run - 1] == "_"):
+        elif uuids or (run and text[run - 1] == "_"):
             start = run
             while start > done and text[start - 1] in _LABEL_CHARS:  # the label of a mask
                 start -= 1
@@ -256,21 +265,6 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
     if not spans:
         return hexed
     return sorted(spans + hexed)
-
-
-def shape_may_continue(tail: str) -> bool:
-    """Whether more text after ``tail`` could complete a token shape that starts in it: ``tail`` holds a ``_``
-    (placeholders and masks have one), or its trailing run of hex digits and hyphens holds a hyphen (a UUID).
-
-    >>> shape_may_continue("id 12345678-12"), shape_may_continue("id 1234"), shape_may_continue("<USER_NA")
-    (True, False, True)
-    """
-    if "_" in tail:
-        return True
-    if "-" not in tail:
-        return False
-    mapped = tail.encode("ascii", "replace").translate(_HEX_MAP)
-    return "-" in tail[len(mapped.rstrip(b"x")) :]
 
 
 def _altered_keys(token: str) -> tuple[str, ...]:
@@ -571,6 +565,16 @@ class Restorer:
         cut = n if final or not self._can_hold or mapped[-1] == " " else n - self._tail(text, mapped)
         if self._run not in mapped:  # no token can be in text: nothing to restore
             return (text, n) if cut == n else (text[:cut], cut)
+        if self._hex_only:  # the usual piece of a stream: one whole token of the map, exactly
+            p = mapped.find(self._run)
+            e = p + 36
+            if e < cut and mapped[e] != "x" and mapped.find(self._run, e) == -1:
+                token = text[p:e]
+                original = self._originals.get(token)
+                if original is not None:
+                    if events is not None:
+                        events.append((p + offset, e + offset, "restored", token))
+                    return f"{text[:p]}{original}{text[e:cut]}", cut
         found_events: list[TokenEvent] | None = [] if events is not None else None
         parts: list[str] = []
         pos = 0

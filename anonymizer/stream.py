@@ -61,8 +61,8 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from codecs import utf_8_decode as _utf8_decode
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -77,7 +77,6 @@ from .restore import (
     Restorer,
     RestoreReport,
     TokenEvent,
-    shape_may_continue,
     token_spans,
 )
 
@@ -100,6 +99,7 @@ FORMATS: Final = ("text", "security.ndjson", "observability.ndjson", "openai.sse
 _INVALID: Final = object()  # what _loads returns for a line that is not JSON
 _SCAN_KEEP = 96  # input characters kept to find token-shaped strings that straddle two pieces
 _SCAN_BACK = 64  # how far before a new piece an unfinished token shape may start
+_SCAN_BATCH = 8192  # input characters restored between two searches for unknown token shapes (see _Hold._scan)
 
 
 # --------------------------------------------------------------------------------------------- JSON
@@ -109,21 +109,23 @@ def _start(event: RawEvent) -> int:
     return event[0]
 
 
-def _trim(recent: deque[str | bytes]) -> None:
-    """Drop the pieces of ``recent`` before its last ``_SCAN_KEEP`` characters (before a long piece is added: no
-    more pieces are needed then)."""
-    total = 0
-    i = len(recent)
-    while i and total < _SCAN_KEEP:
-        i -= 1
-        total += len(recent[i])
-    for _ in range(i):
-        recent.popleft()
+# _Hold._blank(): how a token is written over, by its first and last characters: an ASCII letter or digit reads
+# "z" (to a token shape beside it, they are the same), a bracket stays (no shape starts or ends beside one)
+_EDGES = {c: c if c in "<>[]{}" else "z" for c in "<>[]{}" + string.digits + string.ascii_letters}
+_BLANKS = {a + b: ea + eb for a, ea in _EDGES.items() for b, eb in _EDGES.items()}
 
 
-def _joined(pieces: Iterable[str | bytes]) -> str:
-    """Pieces of input text as one string (ASCII pieces may be kept as bytes)."""
-    return "".join([p if isinstance(p, str) else p.decode() for p in pieces])
+def _joined(pieces: list[str | bytes]) -> str:
+    """Pieces of input text as one string: ASCII pieces may be kept as bytes (the text stream keeps all of them
+    so), others as str."""
+    try:
+        return b"".join(pieces).decode()  # type: ignore[arg-type]  # (a str among them: TypeError)
+    except TypeError:
+        pass
+    try:
+        return "".join(pieces)  # type: ignore[arg-type]
+    except TypeError:
+        return "".join([p if isinstance(p, str) else p.decode() for p in pieces])
 
 
 def _loads(data: bytes) -> Any:
@@ -178,10 +180,11 @@ class _Hold:
 
     __slots__ = (
         "_before",
+        "_due",
         "_events",
-        "_pending",
+        "_from",
+        "_log",
         "_prefix",
-        "_recent",
         "_restore",
         "_run",
         "_run_map",
@@ -206,16 +209,17 @@ class _Hold:
         # held input, not yet restored (bytes: ASCII held by TextStreamRestorer.feed, which reads it as bytes)
         self.text: str | bytes = ""
         # without a report: the last input character restored (for whole-word checks), or the last piece of ASCII
-        # input restored (with a report, the last piece of _recent is read instead: see _last())
+        # input restored (with a report, the last piece of _log is read instead: see _last())
         self._before: str | bytes = ""
         self.offset = 0  # input characters restored so far (counted when a report is kept)
-        # With a report, the last pieces of input restored (bytes: ASCII pieces, not decoded), at least _SCAN_KEEP
-        # characters before the last one (or all of them): no piece is empty, and every piece restored is
-        # appended (older ones drop out on their own), after a _trim() when the piece is that long itself.
-        self._recent: deque[str | bytes] = deque(maxlen=_SCAN_KEEP + 1)
+        # With a report, the input restored since the last search for unknown token shapes (bytes: ASCII pieces,
+        # not decoded), after the last _SCAN_KEEP characters searched before (look-behind, and shapes that may be
+        # unfinished). No piece is empty. The search runs on batches of _SCAN_BATCH characters (see _scan()).
+        self._log: list[str | bytes] = []
+        self._from = 0  # the offset from which the next search starts, at the latest
+        self._due = _SCAN_BATCH  # the offset from which the next search is due
         self._seen = 0  # token shapes that start before this offset are settled
-        self._pending = False  # a token shape may be unfinished at the end of the input restored so far
-        self._spans: list[RawEvent] = []  # recent known tokens (an unknown token shape must miss them)
+        self._spans: list[RawEvent] = []  # tokens found that _blank() could not write over (a shape must miss them)
 
     def push(self, text: str) -> str:
         """Add input text; return the restored text that no further input can change."""
@@ -242,19 +246,15 @@ class _Hold:
         if self._events is None:
             self._before = text  # (only its last character is read)
             return text
-        # what _book() does, inline
-        size = len(text)
-        self.offset += size
-        recent = self._recent
-        if size >= _SCAN_KEEP:
-            _trim(recent)
-        recent.append(text)
-        if self._pending or "_" in text or "-" in text:
-            self._scan(size, False)
+        self._log.append(text)  # what _book() does, inline
+        self.offset += len(text)
+        if self.offset >= self._due:
+            self._scan(False)
         return text
 
-    def _push(self, text: str, mapped: str) -> str:
-        """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map)."""
+    def _push(self, text: str, mapped: str, data: bytes | None = None) -> str:
+        """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map;
+        ``data``: the piece as ASCII bytes, when it came so)."""
         events = self._events
         if events is None:
             before = self._before
@@ -269,31 +269,17 @@ class _Hold:
             return restored
         known = len(events)
         start = self.offset
-        recent = self._recent
-        if recent:  # the last input character restored (_last(), inline)
-            last = recent[-1]
-            before = last[-1] if isinstance(last, str) else chr(last[-1])
-        else:
-            before = ""
-        restored, consumed = self._prefix(text, before, events, start, False, mapped)
+        restored, consumed = self._prefix(text, self._last(), events, start, False, mapped)
         if not consumed:
             self.text = text
             return restored
+        piece: str | bytes = text if data is None else data  # the input restored, as it came
         if consumed < len(text):
             self.text = text[consumed:]
-            text = text[:consumed] if len(events) != known else restored  # the piece of input restored
+            piece = piece[:consumed]
         else:
             self.text = ""
-        # what _book() does, inline (a token is restored in about one chunk in ten)
-        self.offset = start + consumed
-        if consumed >= _SCAN_KEEP:
-            _trim(recent)
-        recent.append(text)
-        hyphens = text.count("-")
-        if len(events) != known:
-            hyphens = self._note_found(known, start, hyphens)
-        if self._pending or hyphens > 0 or "_" in text:
-            self._scan(consumed, False)
+        self._book(piece, known, start, False)
         return restored
 
     def finish(self) -> str:
@@ -314,80 +300,95 @@ class _Hold:
         self._reset()
         return restored
 
-    def _book(self, piece: str, known: int, start: int, final: bool) -> None:
+    def _book(self, piece: str | bytes, known: int, start: int, final: bool) -> None:
         """Account for a piece of input restored from offset ``start`` (with a report; the tokens found in it
-        are ``events[known:]``), then report the token shapes in it that are no token of the map."""
+        are ``events[known:]``), and search for unknown token shapes when a batch is due (or at the end)."""
         events = self._events
         assert events is not None
-        self.offset = start + len(piece)
-        hyphens = 0
-        if piece:
-            recent = self._recent
-            if len(piece) >= _SCAN_KEEP:
-                _trim(recent)
-            recent.append(piece)
-            hyphens = piece.count("-")
         if len(events) != known:
-            hyphens = self._note_found(known, start, hyphens)
-        if final or self._pending or hyphens > 0 or "_" in piece:
-            self._scan(len(piece), final)
+            piece = self._blank(piece, events[known:], start)
+        if piece:
+            self._log.append(piece)
+        self.offset = start + len(piece)
+        if final or self.offset >= self._due:
+            self._scan(final)
 
-    def _note_found(self, known: int, start: int, hyphens: int) -> int:
-        """Remember the spans of the tokens just found (``events[known:]``, from offset ``start``) so that no
-        unknown token shape is reported inside them; return ``hyphens`` less the hyphens those tokens hold (no
-        unknown token shape can hold them)."""
-        assert self._events is not None
-        found = self._events[known:]
-        spans = self._spans
-        if len(spans) > 32:
-            spans[:] = [sp for sp in spans if sp[1] > start - _SCAN_KEEP]
-        spans += found
-        if hyphens:
-            for s, _, kind, token in found:
-                if kind != "ambiguous" and s >= start:
-                    hyphens -= token.count("-")
-        return hyphens
+    def _blank(self, piece: str | bytes, found: list[RawEvent], start: int) -> str | bytes:
+        """``piece`` (input from offset ``start``) with the tokens ``found`` in it written over, for the search of
+        unknown token shapes, which must miss them: no shape can hold a ``z``, so each token's characters become
+        ``z`` (its first and last stay when they are brackets: a shape beside it sees the same neighbours). A token
+        of another kind (short, or at an edge a character no shape treats like a ``z``) is kept in ``_spans``."""
+        if len(found) > 1:
+            found = sorted(found)
+        size = len(piece)
+        parts: list[str | bytes] = []
+        pos = 0
+        for s, e, kind, token in found:
+            a = s - start
+            b = e - start
+            blank = _BLANKS.get(token[0] + token[-1])
+            if blank is None or a < pos or b > size or b - a < 3:  # (or overlapping: an ambiguous form)
+                self._spans.append((s, e, kind, token))
+                continue
+            fill = blank[0] + "z" * (b - a - 2) + blank[1]
+            parts += (piece[pos:a], fill if isinstance(piece, str) else fill.encode())
+            pos = b
+        if not parts:
+            return piece
+        parts.append(piece[pos:])
+        return "".join(parts) if isinstance(piece, str) else b"".join(parts)  # type: ignore[arg-type]
 
     def _last(self) -> str:
-        """The last input character restored (with a report), or ``""``."""
-        recent = self._recent
-        if not recent:
+        """The last input character restored (with a report), or ``""`` (a token's last letter or digit may
+        read ``z``: see _blank())."""
+        log = self._log
+        if not log:
             return ""
-        piece = recent[-1]
+        piece = log[-1]
         return piece[-1] if isinstance(piece, str) else chr(piece[-1])
 
-    def _scan(self, size: int, final: bool) -> None:
+    def catch_up(self) -> None:
+        """Search what was restored since the last search for unknown token shapes now (the report is read)."""
+        if self._events is not None and self._due - self.offset < _SCAN_BATCH:
+            self._scan(False)
+
+    def _scan(self, final: bool) -> None:
         """Report token-shaped strings that are not tokens of the map (as a whole-text report would).
 
-        The shapes are searched in the last input characters (``_recent``, ending with the piece of ``size``
-        characters just restored): every shape holds a ``_`` or a hyphen, so pieces without one (or whose
-        hyphens all lie in restored tokens) are not searched unless a shape may be unfinished before them.
+        The shapes are searched in batches of input restored (``_log``), not piece by piece: one search of a few
+        thousand characters costs about what one of a few dozen does, so the search costs about what a
+        whole-text report's does. Each batch is searched from ``_SCAN_BACK`` characters before it (a shape may
+        have been unfinished there), after the last shape settled; a shape that reaches the end of the input
+        restored so far may go on, and is left to the next search (which starts again before it).
         """
         events = self._events
         assert events is not None
-        recent = self._recent
-        buf = _joined(recent)
-        if len(recent) > 1:  # the next scan joins fewer pieces
-            recent.clear()
-            recent.append(buf[-_SCAN_KEEP:])
+        log = self._log
+        buf = _joined(log)
         end = len(buf)
         base = self.offset - end  # offset of buf[0]
-        # older text cannot start an unfinished shape (and keeps some look-behind context)
-        pos = max(self._seen - base, end - size - _SCAN_BACK, 0)
-        spans = self._spans
-        known = Covered(spans) if len(spans) > 8 else None  # a piece may hold thousands of tokens
-        pending = False
+        pos = max(self._from - base, 0)
+        resume = -1  # where a shape that may go on starts
+        spans = self._spans  # tokens not blanked (seldom any)
+        known = Covered(spans) if len(spans) > 8 else None  # a batch may hold thousands of tokens
         for s, e in token_spans(buf, pos):
             if e == end and not final:  # more input may extend it (or make it no token at all)
-                pending = True
+                resume = base + s
                 break
             found = buf[s:e]
             s += base
             e += base
-            if not (known.overlaps(s, e) if known else any(s < sp[1] and sp[0] < e for sp in spans)):
+            if not spans or not (known.overlaps(s, e) if known else any(s < sp[1] and sp[0] < e for sp in spans)):
                 events.append((s, e, "unknown", found))
             self._seen = e
-        self._pending = pending or (not final and shape_may_continue(buf[-_SCAN_BACK:]))
+        kept = buf[-_SCAN_KEEP:]
+        log[:] = [kept.encode() if type(log[-1]) is bytes and kept.isascii() else kept] if kept else []
+        # the next search starts before the shape that may go on, or where an unfinished one may start
+        self._from = resume if resume >= 0 else max(self._seen, self.offset - _SCAN_BACK)
+        self._due = self.offset + _SCAN_BATCH
+        edge = self.offset - len(kept)
+        if spans and spans[0][1] <= edge:
+            spans[:] = [sp for sp in spans if sp[1] > edge]
 
 
 # -------------------------------------------------------------------------------------------- protocol
@@ -442,6 +443,8 @@ class StreamRestorer:
 
         Empty when the restorer was built with ``report=False`` (which saves about a quarter of the cost of a feed).
         """
+        for h in self._holds.values():  # each hold searches for unknown token shapes in batches: catch up
+            h.catch_up()
         events = sorted(self._events or (), key=_start)
         return RestoreReport(tuple(TokenEvent(s, e, kind, found) for s, e, kind, found in events))
 
@@ -539,7 +542,7 @@ class TextStreamRestorer(StreamRestorer):
         # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
         mapped = data.translate(self._run_map).decode()
         if self._run in mapped:  # the piece may hold a token
-            out = h._push(data.decode(), mapped)
+            out = h._push(data.decode(), mapped, data)
             try:
                 return out.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:
@@ -558,14 +561,10 @@ class TextStreamRestorer(StreamRestorer):
         if h._events is None:
             h._before = data  # its last character, when it is needed
             return data
-        # what _Hold._book() does, inline
+        h._log.append(data)  # what _Hold._book() does, inline
         h.offset += n
-        recent = h._recent
-        if n >= _SCAN_KEEP:
-            _trim(recent)
-        recent.append(data)
-        if h._pending or 95 in data or 45 in data:  # "_" or "-" (an int: `bytes in bytes` is slow)
-            h._scan(n, False)
+        if h.offset >= h._due:
+            h._scan(False)
         return data
 
     def _feed_text(self, chunk: bytes) -> bytes:
