@@ -112,7 +112,19 @@ def _start(event: RawEvent) -> int:
 # _Hold._blank(): how a token is written over, by its first and last characters: an ASCII letter or digit reads
 # "z" (to a token shape beside it, they are the same), a bracket stays (no shape starts or ends beside one)
 _EDGES = {c: c if c in "<>[]{}" else "z" for c in "<>[]{}" + string.digits + string.ascii_letters}
-_BLANKS = {a + b: ea + eb for a, ea in _EDGES.items() for b, eb in _EDGES.items()}
+_FILLS: dict[str, tuple[str, bytes]] = {}  # token -> what it is written over with, as str and bytes (a cache)
+
+
+def _fill(token: str) -> tuple[str, bytes] | None:
+    """What _Hold._blank() writes ``token`` over with (``None``: a token it cannot write over)."""
+    first = _EDGES.get(token[0])
+    last = _EDGES.get(token[-1])
+    if first is None or last is None or len(token) < 3:
+        return None
+    fill = first + "z" * (len(token) - 2) + last
+    if len(_FILLS) < 16384:
+        _FILLS[token] = (fill, fill.encode())
+    return fill, fill.encode()
 
 
 def _joined(pieces: list[str | bytes]) -> str:
@@ -326,12 +338,15 @@ class _Hold:
         for s, e, kind, token in found:
             a = s - start
             b = e - start
-            blank = _BLANKS.get(token[0] + token[-1])
-            if blank is None or a < pos or b > size or b - a < 3:  # (or overlapping: an ambiguous form)
+            fill = _FILLS.get(token)
+            if fill is None:
+                fill = _fill(token)
+            if fill is None or a < pos or b > size:  # (or overlapping: an ambiguous form)
                 self._spans.append((s, e, kind, token))
                 continue
-            fill = blank[0] + "z" * (b - a - 2) + blank[1]
-            parts += (piece[pos:a], fill if isinstance(piece, str) else fill.encode())
+            if len(found) == 1:  # the usual piece
+                return piece[:a] + fill[isinstance(piece, bytes)] + piece[b:]  # type: ignore[operator]
+            parts += (piece[pos:a], fill[isinstance(piece, bytes)])
             pos = b
         if not parts:
             return piece
