@@ -232,7 +232,7 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
     if "<" in text:
         spans = [m.span() for m in _PLACEHOLDER_SHAPE_RE.finditer(text, pos)]
     n = len(text)
-    if n - pos < 32:
+    if n - pos < 32 or (text.find("-", pos) < 0 and text.find("_", pos) < 0):  # a UUID holds "-", a mask "_"
         return spans
     mapped = text.encode("ascii", "replace").translate(_HEX_MAP).decode()
     run = mapped.find(_HEX_RUN, pos)
