@@ -565,16 +565,23 @@ class Restorer:
         cut = n if final or not self._can_hold or mapped[-1] == " " else n - self._tail(text, mapped)
         if self._run not in mapped:  # no token can be in text: nothing to restore
             return (text, n) if cut == n else (text[:cut], cut)
-        if self._hex_only:  # the usual piece of a stream: one whole token of the map, exactly
-            p = mapped.find(self._run)
-            e = p + 36
-            if e < cut and mapped[e] != "x" and mapped.find(self._run, e) == -1:
-                token = text[p:e]
-                original = self._originals.get(token)
-                if original is not None:
-                    if events is not None:
-                        events.append((p + offset, e + offset, "restored", token))
-                    return f"{text[:p]}{original}{text[e:cut]}", cut
+        # The usual piece of a stream holds one run long enough for a token, and it is exactly a token of the map:
+        # every match lies within such a run, and no match can beat the run's own exact token there.
+        run = self._run
+        p = mapped.find(run)
+        e = mapped.find(" ", p + len(run))  # the end of that run: a space or an opener ("o")
+        if e < 0:
+            e = n
+        if "o" in mapped:
+            o = mapped.find("o", p, e)
+            e = e if o < 0 else o
+        if e < cut and mapped.find(run, e) == -1:
+            token = text[p:e]
+            original = self._originals.get(token)
+            if original is not None:
+                if events is not None:
+                    events.append((p + offset, e + offset, "restored", token))
+                return f"{text[:p]}{original}{text[e:cut]}", cut
         found_events: list[TokenEvent] | None = [] if events is not None else None
         parts: list[str] = []
         pos = 0
