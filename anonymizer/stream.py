@@ -522,38 +522,32 @@ def _as_bytes(chunk: object) -> bytes:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = ("_run", "_run_map", "_tail", "_text", "_undecoded")
+    __slots__ = ("_run", "_run_map", "_slow", "_tail", "_text", "_undecoded")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
         self._text = self._hold("text")
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
+        self._slow = False  # whether feed() must take _feed_other(): closed, or _undecoded holds bytes
         h = self._text  # the fast path of feed() is _Hold.push()'s, on bytes: it needs the same things
         self._run_map, self._run, self._tail = h._run_map, h._run, h._tail
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
-        if type(chunk) is not bytes:
-            chunk = _as_bytes(chunk)
-        if self._closed:
-            self._check_open()
         # The usual chunk is ASCII and holds no token: it is restored as bytes (no decoding nor encoding) by
         # _Hold.push(), inline (a Python call costs as much as the rest of it).
+        if self._slow or type(chunk) is not bytes or not chunk or not chunk.isascii():
+            return self._feed_other(chunk)
         h = self._text
-        if self._undecoded or not chunk.isascii():
-            return self._feed_text(chunk)
         held = h.text
         if held:
-            if isinstance(held, bytes):
-                data = held + chunk
-            elif held.isascii():
-                data = held.encode() + chunk
-            else:
-                return self._feed_text(chunk)
-        elif chunk:
-            data = chunk
+            if type(held) is not bytes:  # text held by _Hold._push()
+                if not held.isascii():
+                    return self._feed_text(chunk)
+                held = held.encode()
+            data = held + chunk
         else:
-            return b""
+            data = chunk
         # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
         mapped = data.translate(self._run_map).decode()
         if self._run in mapped:  # the piece may hold a token
@@ -562,41 +556,54 @@ class TextStreamRestorer(StreamRestorer):
                 return out.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:
                 return _encode(out)
-        n = len(data)
-        keep = 0 if mapped[-1] == " " else self._tail(data, mapped)
-        if keep:
-            if keep == n:
-                h.text = data
-                return b""
-            n -= keep
-            h.text = data[n:]
-            data = data[:n]
+        if mapped[-1] != " ":
+            keep = self._tail(data, mapped)
+            if keep:
+                n = len(data)
+                if keep == n:
+                    h.text = data
+                    return b""
+                h.text = data[n - keep :]
+                data = data[: n - keep]
+            elif held:
+                h.text = ""
         elif held:
             h.text = ""
         if h._events is None:
             h._before = data  # its last character, when it is needed
             return data
         h._log.append(data)  # what _Hold._book() does, inline
-        h.offset += n
+        h.offset += len(data)
         if h.offset >= h._due:
             h._scan(False)
         return data
+
+    def _feed_other(self, chunk: bytes) -> bytes:
+        """feed() of a chunk that is not bytes, empty or not ASCII, or after an incomplete character or close()."""
+        if type(chunk) is not bytes:
+            chunk = _as_bytes(chunk)
+        self._check_open()
+        if self._undecoded or not chunk.isascii():
+            return self._feed_text(chunk)
+        return self.feed(chunk) if chunk else b""
 
     def _feed_text(self, chunk: bytes) -> bytes:
         """feed() of a chunk that is not ASCII, or follows an incomplete character, or held text that is not."""
         if self._undecoded:
             chunk = self._undecoded + chunk
             self._undecoded = b""
+            self._slow = False
         # what codecs' incremental decoder does, without its Python-level wrapper
         text, used = _utf8_decode(chunk, "surrogateescape", False)
         if used != len(chunk):
             self._undecoded = chunk[used:]
+            self._slow = True
         return _encode_out(self._text.push(text)) if text else b""
 
     def close(self) -> bytes:
         """Return the held tail (and any incomplete character's bytes), restored."""
         self._check_open()
-        self._closed = True
+        self._closed = self._slow = True
         tail = _utf8_decode(self._undecoded, "surrogateescape", True)[0]  # an incomplete character: escaped bytes
         self._undecoded = b""
         out = self._text.push(tail) if tail else ""
