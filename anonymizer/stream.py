@@ -541,7 +541,7 @@ class TextStreamRestorer(StreamRestorer):
         h = self._text
         held = h.text
         if held:
-            if type(held) is not bytes:  # text held by _Hold._push()
+            if isinstance(held, str):  # text held by _Hold._push()
                 if not held.isascii():
                     return self._feed_text(chunk)
                 held = held.encode()

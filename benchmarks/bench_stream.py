@@ -123,6 +123,7 @@ def _other_tokens(kind: str, reps: int) -> float:
     body = text.encode()
     chunks = [body[i : i + 64] for i in range(0, len(body), 64)]
     clock = time.perf_counter_ns
+
     def whole_once() -> int:
         t0 = clock()
         restorer.restore(text)
