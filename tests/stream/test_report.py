@@ -184,3 +184,17 @@ def test_a_four_megabyte_line_in_small_chunks_is_linear() -> None:
     restored = "".join(json.loads(line)["payload"] for line in out.splitlines())
     assert restored == session.deanonymize(payload)
     assert stream.report.restored == 150_000
+
+
+def test_report_read_mid_stream_holds_what_was_restored() -> None:
+    """Unknown token shapes are searched in batches: reading the report searches what was restored so far."""
+    session = SESSIONS["uuid"]
+    token = session.token_for("jdoe")
+    foreign = next(iter(OTHER.replacements))
+    stream = session.stream("text")
+    out = stream.feed(f"{token} met {foreign} and ".encode())
+    assert out.decode() == f"jdoe met {foreign} and "
+    assert [e.kind for e in stream.report.events] == ["restored", "unknown"]
+    stream.feed(f"{foreign} again".encode())
+    stream.close()
+    assert [e.kind for e in stream.report.events] == ["restored", "unknown", "unknown"]
