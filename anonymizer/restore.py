@@ -569,6 +569,8 @@ class Restorer:
         # every match lies within such a run, and no match can beat the run's own exact token there.
         run = self._run
         p = mapped.find(run)
+        if p >= cut:  # every match lies in such a run: none starts before the cut (a token the stream holds back)
+            return text[:cut], cut
         e = mapped.find(" ", p + len(run))  # the end of that run: a space or an opener ("o")
         if e < 0:
             e = n
