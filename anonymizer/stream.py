@@ -318,34 +318,38 @@ class _Hold:
         events = self._events
         assert events is not None
         if len(events) != known:
-            piece = self._blank(piece, events[known:], start)
+            piece = self._blank(piece, events, known, start)
         if piece:
             self._log.append(piece)
         self.offset = start + len(piece)
         if final or self.offset >= self._due:
             self._scan(final)
 
-    def _blank(self, piece: str | bytes, found: list[RawEvent], start: int) -> str | bytes:
-        """``piece`` (input from offset ``start``) with the tokens ``found`` in it written over, for the search of
-        unknown token shapes, which must miss them: no shape can hold a ``z``, so each token's characters become
-        ``z`` (its first and last stay when they are brackets: a shape beside it sees the same neighbours). A token
-        of another kind (short, or at an edge a character no shape treats like a ``z``) is kept in ``_spans``."""
-        if len(found) > 1:
-            found = sorted(found)
+    def _blank(self, piece: str | bytes, events: list[RawEvent], known: int, start: int) -> str | bytes:
+        """``piece`` (input from offset ``start``) with the tokens found in it (``events[known:]``) written over,
+        for the search of unknown token shapes, which must miss them: no shape can hold a ``z``, so each token's
+        characters become ``z`` (its first and last stay when they are brackets: a shape beside it sees the same
+        neighbours). A token of another kind (short, or at an edge a character no shape reads like a ``z``) is kept
+        in ``_spans``."""
         size = len(piece)
-        parts: list[str | bytes] = []
-        pos = 0
-        for s, e, kind, token in found:
+        if len(events) == known + 1:  # the usual piece: one token
+            s, e, kind, token = events[known]
+            fill = _FILLS.get(token) or _fill(token)
             a = s - start
             b = e - start
-            fill = _FILLS.get(token)
-            if fill is None:
-                fill = _fill(token)
+            if fill is None or a < 0 or b > size:
+                self._spans.append((s, e, kind, token))
+                return piece
+            return piece[:a] + fill[isinstance(piece, bytes)] + piece[b:]  # type: ignore[operator]
+        parts: list[str | bytes] = []
+        pos = 0
+        for s, e, kind, token in sorted(events[known:]):
+            fill = _FILLS.get(token) or _fill(token)
+            a = s - start
+            b = e - start
             if fill is None or a < pos or b > size:  # (or overlapping: an ambiguous form)
                 self._spans.append((s, e, kind, token))
                 continue
-            if len(found) == 1:  # the usual piece
-                return piece[:a] + fill[isinstance(piece, bytes)] + piece[b:]  # type: ignore[operator]
             parts += (piece[pos:a], fill[isinstance(piece, bytes)])
             pos = b
         if not parts:
