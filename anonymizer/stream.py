@@ -461,6 +461,8 @@ class StreamRestorer:
         """Tokens restored, altered, ambiguous and unknown so far (positions: see the module docstring).
 
         Empty when the restorer was built with ``report=False`` (which saves about a quarter of the cost of a feed).
+        Unknown tokens are searched for in batches as the text is restored; reading the report searches the rest
+        of what was restored so far (a shape that may still go on is reported once it cannot).
         """
         for h in self._holds.values():  # each hold searches for unknown token shapes in batches: catch up
             h.catch_up()
