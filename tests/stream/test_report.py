@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anonymizer import Anonymizer, FieldPolicy, Restorer, Session
+from anonymizer import Anonymizer, FieldPolicy, Restorer, Session, StreamError
 from anonymizer.restore import TokenEvent, token_spans
 from anonymizer.stream import restorer_for
 
@@ -198,3 +199,28 @@ def test_report_read_mid_stream_holds_what_was_restored() -> None:
     stream.feed(f"{foreign} again".encode())
     stream.close()
     assert [e.kind for e in stream.report.events] == ["restored", "unknown", "unknown"]
+
+
+@PROFILE
+@given(st.sampled_from(sorted(RESTORERS)), st.data())
+def test_text_stream_takes_any_bytes_like_chunk_and_empty_ones(name: str, data: st.DataObject) -> None:
+    """Chunks as bytearray or memoryview, and empty chunks anywhere (while text is held too), give the output and
+    report of the same body fed as plain bytes; feeding after close() raises."""
+    restorer = RESTORERS[name]
+    body = data.draw(model_text(restorer)).encode()
+    chunks = data.draw(chunked(body))
+    plain = restorer_for(restorer, "text")
+    want = b"".join(plain.feed(c) for c in chunks) + plain.close()
+    kinds = data.draw(
+        st.lists(st.sampled_from([bytes, bytearray, memoryview]), min_size=len(chunks) * 2, max_size=len(chunks) * 2)
+    )
+    stream = restorer_for(restorer, "text")
+    out = bytearray()
+    for i, chunk in enumerate(chunks):
+        out += stream.feed(kinds[2 * i](b""))
+        out += stream.feed(kinds[2 * i + 1](chunk))
+    out += stream.close()
+    assert bytes(out) == want
+    assert stream.report == plain.report
+    with pytest.raises(StreamError):
+        stream.feed(b"more")
