@@ -642,6 +642,17 @@ class Restorer:
                 if len(self._memo) < _MEMO_SIZE:
                     self._memo[window] = held
                 return held
+        elif run < self._max_len - 1:  # a longer run: a token cut short, mostly
+            low = piece[-run:].lower()
+            if isinstance(low, bytes):
+                low = low.decode()
+            if low.isascii():  # (lowered alike in any text)
+                # the whole run a proper prefix of a key: the longest suffix _hold() would find
+                keys = self._keys
+                j = bisect_left(keys, low)
+                if j < len(keys) and keys[j].startswith(low):
+                    if keys[j] != low or (j + 1 < len(keys) and keys[j + 1].startswith(low)):
+                        return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
         text = piece if isinstance(piece, str) else piece[-self._max_len :].decode()
         return self._hold(text, run)
 
