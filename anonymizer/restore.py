@@ -626,7 +626,8 @@ class Restorer:
         before it may belong to one. The same few word endings come back again and again: the hold-back of an
         ASCII window of at most ``_MEMO_RUN`` such characters and the one before them is memoized (an ASCII
         window lowers as it does inside a longer text, so its hold-back is the text's). Longer runs (a token
-        cut short, mostly) are not: they seldom come back.
+        cut short, mostly) seldom come back and are not memoized: the whole run is tried as the start of a key
+        first (one bisect), and _hold() searches its shorter suffixes only when it is not.
         """
         n = len(piece)
         run = n - len(mapped.rstrip("x"))
@@ -650,9 +651,12 @@ class Restorer:
                 # the whole run a proper prefix of a key: the longest suffix _hold() would find
                 keys = self._keys
                 j = bisect_left(keys, low)
-                if j < len(keys) and keys[j].startswith(low):
-                    if keys[j] != low or (j + 1 < len(keys) and keys[j + 1].startswith(low)):
-                        return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
+                if (
+                    j < len(keys)
+                    and keys[j].startswith(low)
+                    and (keys[j] != low or (j + 1 < len(keys) and keys[j + 1].startswith(low)))
+                ):
+                    return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
         text = piece if isinstance(piece, str) else piece[-self._max_len :].decode()
         return self._hold(text, run)
 
