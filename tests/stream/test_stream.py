@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anonymizer import Anonymizer, FieldPolicy, Restorer, Session, StreamError
+from anonymizer.restore import token_spans
 from anonymizer.stream import (
     FORMATS,
     ObservabilityNdjsonRestorer,
@@ -221,13 +222,20 @@ def test_security_ndjson_stream_equals_whole(name: str, data: st.DataObject) -> 
     restorer = session.restorer
     body, payloads = data.draw(security_body(session))
     chunks = data.draw(cut(body))
-    out = run(session.stream("security.ndjson"), chunks, restorer)
+    stream = session.stream("security.ndjson")
+    out = run(stream, chunks, restorer)
     assert out.endswith(b"\n") or not out
     events = lines(out)  # every line is valid JSON on its own
     content = [e for e in events if e["type"] == "content"]
     assert all(list(e) == ["payload", "type"] for e in content)
-    assert "".join(e["payload"] for e in content) == restorer.restore("".join(payloads))
+    text = "".join(payloads)
+    assert "".join(e["payload"] for e in content) == restorer.restore(text)
     assert sum(e["type"] == "other" for e in events) == body.count(b'"type":"other"')
+    # the report: the whole text's tokens, and the token shapes of the text that overlap none of them
+    known = [e for e in restorer.restore_with_report(text).report.events if e.kind != "unknown"]
+    assert [e for e in stream.report.events if e.kind != "unknown"] == known
+    unknown = [(s, e) for s, e in token_spans(text) if not any(s < k.end and k.start < e for k in known)]
+    assert [(e.start, e.end) for e in stream.report.events if e.kind == "unknown"] == unknown
 
 
 def test_security_ndjson_format_like_kibana() -> None:
