@@ -70,6 +70,8 @@ _UUID_IN_RUN = re.compile(UUID_PATTERN)
 # endings such as "the" or "ed") and the character before it; at most _MEMO_SIZE of them per restorer.
 _MEMO_RUN = 4
 _MEMO_SIZE = 4096
+# Restorer._ends: the same hold-backs, known by the last _ENDS characters of the piece (which then hold the window)
+_ENDS = _MEMO_RUN + 1
 _HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of the keys before bisecting
 
 # Token-shaped strings, for the unknown-token report (token_spans()): placeholders start with a literal "<",
@@ -294,6 +296,7 @@ class Restorer:
         "_alphabet",
         "_altered",
         "_can_hold",
+        "_ends",
         "_exact",
         "_heads",
         "_held_keys",
@@ -406,6 +409,8 @@ class Restorer:
         self._can_hold = bool(keys_sorted) and self._max_len >= 2  # whether holdback() can be non-zero
         # holdback() of short ASCII windows, as str or as bytes (a cache, see _tail(); the map stays immutable)
         self._memo: dict[str | bytes, int] = {}
+        # the same, by a piece's last _ENDS characters: what a stream looks up before it calls _tail() (see Pieces)
+        self._ends: dict[str | bytes, int] = {}
         # Every character of every key: a suffix holding any other character is no key's prefix, so
         # holdback() only looks at the trailing run of these characters (str.rstrip finds it in C).
         self._alphabet = "".join(sorted({c for k in keys_sorted for c in k}))
@@ -636,12 +641,13 @@ class Restorer:
         if run <= _MEMO_RUN:
             window = piece[-run - 1 :]
             held = self._memo.get(window)
-            if held is not None:
-                return held
-            if run + 1 < self._max_len and window.isascii():
+            if held is None and run + 1 < self._max_len and window.isascii():
                 held = self._hold(window if isinstance(window, str) else window.decode(), run + 1)
                 if len(self._memo) < _MEMO_SIZE:
                     self._memo[window] = held
+            if held is not None:
+                if n >= _ENDS and len(self._ends) < _MEMO_SIZE:  # (the last _ENDS characters hold the window)
+                    self._ends[piece[-_ENDS:]] = held
                 return held
         elif run < self._max_len - 1:  # a longer run: a token cut short, mostly
             low = piece[-run:].lower()
@@ -853,21 +859,26 @@ class Pieces:
         mapped = piece.translate(pieces.run_map).decode()   # piece: bytes of ASCII text; str: encode first
         if pieces.run in mapped:                            # the piece may hold a token
             restored, consumed = pieces.prefix(text, before, events, offset, False, mapped)
-        else:                                               # it holds none: only its end may start one
-            held = pieces.tail(piece, mapped)               # emit piece[:len(piece) - held], keep the rest
+        elif mapped[-1] != " ":                             # it holds none: only its end may start one
+            held = pieces.ends.get(piece[-5:])              # known by its last five characters, or
+            if held is None:
+                held = pieces.tail(piece, mapped)           # emit piece[:len(piece) - held], keep the rest
 
     ``run_map`` maps every byte of a character a token may hold to ``x`` (and every non-ASCII byte too, as
     ``encode("ascii", "replace")`` gives ``?``), a bracket that may open a token to ``o``, every other byte to
     a space. A token is a run of at least ``len(run)`` ``x`` (``run`` is ``""`` when nothing can ever be held:
     every piece takes ``prefix``); a piece without one whose mapped form ends in a space holds nothing back.
     ``prefix`` is :meth:`Restorer.restore_prefix` that also appends the events of the tokens it restores
-    (``final=True``: the end of the text, nothing held). ``tail`` is the hold-back of a piece without a token.
+    (``final=True``: the end of the text, nothing held). ``tail`` is the hold-back of a piece without a token;
+    ``ends`` holds those it found for short word endings, by the piece's last five characters (a dictionary
+    lookup costs a fraction of a call; ``tail`` fills it).
     ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended).
     """
 
-    __slots__ = ("prefix", "restore", "run", "run_map", "tail")
+    __slots__ = ("ends", "prefix", "restore", "run", "run_map", "tail")
 
     def __init__(self, restorer: Restorer) -> None:
+        self.ends: dict[str | bytes, int] = restorer._ends
         self.run_map: bytes = restorer._run_map
         self.run: str = restorer._run if restorer._can_hold else ""
         self.tail = restorer._tail

@@ -193,6 +193,7 @@ class _Hold:
     __slots__ = (
         "_before",
         "_due",
+        "_ends",
         "_events",
         "_from",
         "_log",
@@ -212,6 +213,7 @@ class _Hold:
         self._run_map = pieces.run_map
         self._run = pieces.run
         self._tail = pieces.tail
+        self._ends = pieces.ends
         self._prefix = pieces.prefix
         self._restore = pieces.restore
         self._events = events  # None: no report kept
@@ -246,7 +248,9 @@ class _Hold:
         if self._run in mapped:
             return self._push(text, mapped)
         n = len(text)
-        held = 0 if mapped[-1] == " " else self._tail(text, mapped)
+        held = 0 if mapped[-1] == " " else self._ends.get(text[-5:])
+        if held is None:
+            held = self._tail(text, mapped)
         if held:
             if held == n:
                 self.text = text
@@ -528,7 +532,7 @@ def _as_bytes(chunk: object) -> bytes:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = ("_run", "_run_map", "_slow", "_tail", "_text", "_undecoded")
+    __slots__ = ("_ends", "_run", "_run_map", "_slow", "_tail", "_text", "_undecoded")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
@@ -536,7 +540,7 @@ class TextStreamRestorer(StreamRestorer):
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
         self._slow = False  # whether feed() must take _feed_other(): closed, or _undecoded holds bytes
         h = self._text  # the fast path of feed() is _Hold.push()'s, on bytes: it needs the same things
-        self._run_map, self._run, self._tail = h._run_map, h._run, h._tail
+        self._run_map, self._run, self._tail, self._ends = h._run_map, h._run, h._tail, h._ends
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
@@ -563,7 +567,9 @@ class TextStreamRestorer(StreamRestorer):
             except UnicodeEncodeError:
                 return _encode(out)
         if mapped[-1] != " ":
-            keep = self._tail(data, mapped)
+            keep = self._ends.get(data[-5:])  # (see Pieces)
+            if keep is None:
+                keep = self._tail(data, mapped)
             if keep:
                 n = len(data)
                 if keep == n:

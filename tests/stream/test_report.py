@@ -224,3 +224,22 @@ def test_text_stream_takes_any_bytes_like_chunk_and_empty_ones(name: str, data: 
     assert stream.report == plain.report
     with pytest.raises(StreamError):
         stream.feed(b"more")
+
+
+@PROFILE
+@given(st.sampled_from(sorted(RESTORERS)), st.data())
+def test_hold_back_known_by_a_piece_end_is_the_hold_back(name: str, data: st.DataObject) -> None:
+    """What ``Pieces.ends`` knows of a piece's last five characters is what ``tail`` decides for it, however the
+    dictionary was filled (as text or as bytes)."""
+    restorer = RESTORERS[name]
+    pieces = restorer.pieces()
+    texts = [t for t in data.draw(st.lists(model_text(restorer), min_size=1, max_size=8)) if t]
+    for text in texts:
+        for piece in (text, text.encode()) if text.isascii() else (text,):
+            mapped = (piece if isinstance(piece, bytes) else piece.encode("ascii", "replace")).translate(pieces.run_map)
+            if pieces.run in mapped.decode() or mapped.endswith(b" "):
+                continue
+            known = pieces.ends.get(piece[-5:])
+            held = pieces.tail(piece, mapped.decode())
+            assert known is None or known == held
+            assert pieces.ends.get(piece[-5:], held) == held
