@@ -285,7 +285,13 @@ class _Hold:
             return restored
         known = len(events)
         start = self.offset
-        restored, consumed = self._prefix(text, self._last(), events, start, False, mapped)
+        log = self._log
+        if log:  # the last input character restored (_last(), inline)
+            last = log[-1]
+            before = last[-1] if isinstance(last, str) else chr(last[-1])
+        else:
+            before = ""
+        restored, consumed = self._prefix(text, before, events, start, False, mapped)
         if not consumed:
             self.text = text
             return restored
@@ -321,7 +327,15 @@ class _Hold:
         are ``events[known:]``), and search for unknown token shapes when a batch is due (or at the end)."""
         events = self._events
         assert events is not None
-        if len(events) != known:
+        found = len(events) - known
+        if found == 1:  # the usual piece: one token, written over here (see _blank())
+            s, e, kind, token = events[known]
+            fill = _FILLS.get(token) or _fill(token)
+            if fill is not None and s >= start and e - start <= len(piece):
+                piece = piece[: s - start] + fill[isinstance(piece, bytes)] + piece[e - start :]  # type: ignore[operator]
+            else:
+                self._spans.append((s, e, kind, token))
+        elif found:
             piece = self._blank(piece, events, known, start)
         if piece:
             self._log.append(piece)
@@ -336,15 +350,6 @@ class _Hold:
         neighbours). A token of another kind (short, or at an edge a character no shape reads like a ``z``) is kept
         in ``_spans``."""
         size = len(piece)
-        if len(events) == known + 1:  # the usual piece: one token
-            s, e, kind, token = events[known]
-            fill = _FILLS.get(token) or _fill(token)
-            a = s - start
-            b = e - start
-            if fill is None or a < 0 or b > size:
-                self._spans.append((s, e, kind, token))
-                return piece
-            return piece[:a] + fill[isinstance(piece, bytes)] + piece[b:]  # type: ignore[operator]
         parts: list[str | bytes] = []
         pos = 0
         for s, e, kind, token in sorted(events[known:]):
