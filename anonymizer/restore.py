@@ -567,7 +567,11 @@ class Restorer:
             return text, n
         if mapped is None:  # one character per character; searched as str (`bytes in bytes` is slower)
             mapped = text.encode("ascii", "replace").translate(self._run_map).decode()
-        cut = n if final or not self._can_hold or mapped[-1] == " " else n - self._tail(text, mapped)
+        if final or not self._can_hold or mapped[-1] == " ":
+            cut = n
+        else:
+            held = self._ends.get(text[-_ENDS:])
+            cut = n - (self._tail(text, mapped) if held is None else held)
         if self._run not in mapped:  # no token can be in text: nothing to restore
             return (text, n) if cut == n else (text[:cut], cut)
         # The usual piece of a stream holds one run long enough for a token, and it is exactly a token of the map:
