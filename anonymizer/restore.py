@@ -73,6 +73,7 @@ _MEMO_SIZE = 4096
 # Restorer._ends: the same hold-backs, known by the last _ENDS characters of the piece (which then hold the window)
 _ENDS = _MEMO_RUN + 1
 _HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of the keys before bisecting
+_NO_KEY, _WHOLE_KEY, _LONGER_KEY = 0, 1, 2  # what Restorer._starts_key() answers
 
 # Token-shaped strings, for the unknown-token report (token_spans()): placeholders start with a literal "<",
 # which re skips to; UUIDs and masks each hold a run of 32 or more hex digits (and hyphens), so they are only
@@ -221,6 +222,15 @@ def token_shaped(text: str) -> bool:
     return bool(_UUID_RE.match(text) or _PLACEHOLDER_RE.match(text) or _MASK_RE.match(text))
 
 
+def _uuid_shaped(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]``, a run of hex digits and hyphens, has a UUID's shape (hyphens in its places)."""
+    return (
+        end - start == 36
+        and text[start + 8] == text[start + 13] == text[start + 18] == text[start + 23] == "-"
+        and text.count("-", start, end) == 4
+    )
+
+
 def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[int, int]]:
     """The spans of the token-shaped strings (UUID, placeholder, mask) in ``text`` from ``pos``, in order.
 
@@ -249,9 +259,7 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
             end = n
         if (
             uuids
-            and end - run == 36
-            and text[run + 8] == text[run + 13] == text[run + 18] == text[run + 23] == "-"
-            and text.count("-", run, end) == 4
+            and _uuid_shaped(text, run, end)
             and (not run or text[run - 1] not in _ALNUM)
             and (end == n or text[end] not in _ALNUM)
         ):  # the usual run: one UUID standing alone (the regex would find just that)
@@ -518,14 +526,11 @@ class Restorer:
             if low[i : i + _HEAD_SIZE] not in heads:  # no key starts like low[i:] (cheaper than bisecting)
                 continue
             suffix = low[i:]
-            j = bisect_left(keys, suffix)
-            if j == len(keys) or not keys[j].startswith(suffix):
+            starts = self._starts_key(suffix)
+            if starts == _NO_KEY:
                 continue
-            if keys[j] == suffix:
-                longer = j + 1 < len(keys) and keys[j + 1].startswith(suffix)
-                exact = window[i:] in self._originals
-                if not longer and (exact or suffix not in self._held_keys):
-                    continue  # a complete token: nothing more can change it
+            if starts == _WHOLE_KEY and (window[i:] in self._originals or suffix not in self._held_keys):
+                continue  # a complete token: nothing more can change it
             held = n - i
             if i > 0 and window[i - 1] in _OPENERS:  # keep a bracket that may belong to the token
                 held += 1
@@ -657,18 +662,22 @@ class Restorer:
             low = piece[-run:].lower()
             if isinstance(low, bytes):
                 low = low.decode()
-            if low.isascii():  # (lowered alike in any text)
-                # the whole run a proper prefix of a key: the longest suffix _hold() would find
-                keys = self._keys
-                j = bisect_left(keys, low)
-                if (
-                    j < len(keys)
-                    and keys[j].startswith(low)
-                    and (keys[j] != low or (j + 1 < len(keys) and keys[j + 1].startswith(low)))
-                ):
-                    return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
+            # (lowered alike in any text) the whole run a proper prefix of a key: the longest suffix _hold() would find
+            if low.isascii() and self._starts_key(low) == _LONGER_KEY:
+                return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
         text = piece if isinstance(piece, str) else piece[-self._max_len :].decode()
         return self._hold(text, run)
+
+    def _starts_key(self, low: str) -> int:
+        """Whether keys start with ``low`` (lower-case): ``_NO_KEY``, ``_WHOLE_KEY`` (it is a key, and no longer key
+        starts with it) or ``_LONGER_KEY`` (a longer key does)."""
+        keys = self._keys
+        j = bisect_left(keys, low)
+        if j == len(keys) or not keys[j].startswith(low):
+            return _NO_KEY
+        if keys[j] != low or (j + 1 < len(keys) and keys[j + 1].startswith(low)):
+            return _LONGER_KEY
+        return _WHOLE_KEY
 
     def _scan(
         self, text: str, before: str, report: list[TokenEvent] | None = None
@@ -736,7 +745,7 @@ class Restorer:
             if original is not None:  # the usual case: the run is one token (and holds no other UUID)
                 found.append((start, end, original, "restored"))
                 continue
-            if (size == 36 and run.count("-") == 4 and run[8] == run[13] == run[18] == run[23] == "-") or (
+            if _uuid_shaped(text, start, end) or (
                 size == 32 and "-" not in run
             ):  # the run is one UUID (or one UUID without its hyphens)
                 spans: list[tuple[int, int]] = [(start, end)]
@@ -864,7 +873,7 @@ class Pieces:
         if pieces.run in mapped:                            # the piece may hold a token
             restored, consumed = pieces.prefix(text, before, events, offset, False, mapped)
         elif mapped[-1] != " ":                             # it holds none: only its end may start one
-            held = pieces.ends.get(piece[-5:])              # known by its last five characters, or
+            held = pieces.ends.get(piece[-pieces.end:])     # known by its last characters, or
             if held is None:
                 held = pieces.tail(piece, mapped)           # emit piece[:len(piece) - held], keep the rest
 
@@ -874,15 +883,16 @@ class Pieces:
     every piece takes ``prefix``); a piece without one whose mapped form ends in a space holds nothing back.
     ``prefix`` is :meth:`Restorer.restore_prefix` that also appends the events of the tokens it restores
     (``final=True``: the end of the text, nothing held). ``tail`` is the hold-back of a piece without a token;
-    ``ends`` holds those it found for short word endings, by the piece's last five characters (a dictionary
+    ``ends`` holds those it found for short word endings, by the piece's last ``end`` characters (a dictionary
     lookup costs a fraction of a call; ``tail`` fills it).
     ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended).
     """
 
-    __slots__ = ("ends", "prefix", "restore", "run", "run_map", "tail")
+    __slots__ = ("end", "ends", "prefix", "restore", "run", "run_map", "tail")
 
     def __init__(self, restorer: Restorer) -> None:
         self.ends: dict[str | bytes, int] = restorer._ends
+        self.end = _ENDS
         self.run_map: bytes = restorer._run_map
         self.run: str = restorer._run if restorer._can_hold else ""
         self.tail = restorer._tail

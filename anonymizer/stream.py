@@ -193,6 +193,7 @@ class _Hold:
     __slots__ = (
         "_before",
         "_due",
+        "_end",
         "_ends",
         "_events",
         "_from",
@@ -214,6 +215,7 @@ class _Hold:
         self._run = pieces.run
         self._tail = pieces.tail
         self._ends = pieces.ends
+        self._end = pieces.end
         self._prefix = pieces.prefix
         self._restore = pieces.restore
         self._events = events  # None: no report kept
@@ -248,7 +250,7 @@ class _Hold:
         if self._run in mapped:
             return self._push(text, mapped)
         n = len(text)
-        held = 0 if mapped[-1] == " " else self._ends.get(text[-5:])
+        held = 0 if mapped[-1] == " " else self._ends.get(text[-self._end :])
         if held is None:
             held = self._tail(text, mapped)
         if held:
@@ -285,13 +287,7 @@ class _Hold:
             return restored
         known = len(events)
         start = self.offset
-        log = self._log
-        if log:  # the last input character restored (_last(), inline)
-            last = log[-1]
-            before = last[-1] if isinstance(last, str) else chr(last[-1])
-        else:
-            before = ""
-        restored, consumed = self._prefix(text, before, events, start, False, mapped)
+        restored, consumed = self._prefix(text, self._last(), events, start, False, mapped)
         if not consumed:
             self.text = text
             return restored
@@ -537,7 +533,7 @@ def _as_bytes(chunk: object) -> bytes:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = ("_ends", "_run", "_run_map", "_slow", "_tail", "_text", "_undecoded")
+    __slots__ = ("_end", "_ends", "_run", "_run_map", "_slow", "_tail", "_text", "_undecoded")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
@@ -545,7 +541,7 @@ class TextStreamRestorer(StreamRestorer):
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
         self._slow = False  # whether feed() must take _feed_other(): closed, or _undecoded holds bytes
         h = self._text  # the fast path of feed() is _Hold.push()'s, on bytes: it needs the same things
-        self._run_map, self._run, self._tail, self._ends = h._run_map, h._run, h._tail, h._ends
+        self._run_map, self._run, self._tail, self._ends, self._end = h._run_map, h._run, h._tail, h._ends, h._end
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
@@ -572,7 +568,7 @@ class TextStreamRestorer(StreamRestorer):
             except UnicodeEncodeError:
                 return _encode(out)
         if mapped[-1] != " ":
-            keep = self._ends.get(data[-5:])  # (see Pieces)
+            keep = self._ends.get(data[-self._end :])  # (see Pieces)
             if keep is None:
                 keep = self._tail(data, mapped)
             if keep:
