@@ -885,12 +885,15 @@ class Pieces:
     (``final=True``: the end of the text, nothing held). ``tail`` is the hold-back of a piece without a token;
     ``ends`` holds those it found for short word endings, by the piece's last ``end`` characters (a dictionary
     lookup costs a fraction of a call; ``tail`` fills it).
-    ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended).
+    ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended). ``originals`` is the map
+    (token to original), read only: the compiled fast path (``anonymizer._speedups``) restores the usual piece, one
+    run that is exactly a token, as ``prefix`` does, by looking the run up there.
     """
 
-    __slots__ = ("end", "ends", "prefix", "restore", "run", "run_map", "tail")
+    __slots__ = ("end", "ends", "originals", "prefix", "restore", "run", "run_map", "tail")
 
     def __init__(self, restorer: Restorer) -> None:
+        self.originals: Mapping[str, str] = restorer._originals
         self.ends: dict[str | bytes, int] = restorer._ends
         self.end = _ENDS
         self.run_map: bytes = restorer._run_map

@@ -60,11 +60,13 @@ token-shaped strings (up to about 90 characters) that overlap no token of the ma
 from __future__ import annotations
 
 import json
+import os
 import re
 import string
 from codecs import utf_8_decode as _utf8_decode
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, Final
+from types import MethodType
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -187,8 +189,9 @@ def _encode_char(c: str) -> bytes:
 # ----------------------------------------------------------------------------------------- hold buffer
 
 
-class _Hold:
-    """One restored text arriving in pieces (a stream, a field across chunks) and its held-back tail."""
+class _PyHoldBase:
+    """The fields of a hold that its fast path (:func:`_feed_ascii`) reads and writes: the base of :class:`_Hold`
+    when the compiled ``anonymizer._speedups.HoldBase`` (the same fields, and the same fast path) is not there."""
 
     __slots__ = (
         "_before",
@@ -196,18 +199,41 @@ class _Hold:
         "_end",
         "_ends",
         "_events",
-        "_from",
+        "_fills",
         "_log",
-        "_prefix",
-        "_restore",
+        "_originals",
         "_run",
         "_run_map",
-        "_seen",
-        "_spans",
         "_tail",
         "offset",
         "text",
     )
+
+
+def _hold_base() -> type[_PyHoldBase]:
+    """The compiled base of :class:`_Hold`, unless it was not built or ``ANONYMIZER_PURE_PYTHON`` is set."""
+    if os.environ.get("ANONYMIZER_PURE_PYTHON", "") not in ("", "0"):
+        return _PyHoldBase
+    try:
+        from ._speedups import HoldBase
+    except ImportError:
+        return _PyHoldBase
+    return HoldBase  # type: ignore[return-value]
+
+
+if TYPE_CHECKING:
+    from ._speedups import HoldBase as _HoldBase
+else:
+    _HoldBase = _hold_base()
+
+SPEEDUPS: Final = _HoldBase.__module__ == "anonymizer._speedups"
+"""Whether the text stream's per-chunk fast path runs compiled (``anonymizer._speedups``; see the README)."""
+
+
+class _Hold(_HoldBase):
+    """One restored text arriving in pieces (a stream, a field across chunks) and its held-back tail."""
+
+    __slots__ = ("_from", "_prefix", "_restore", "_seen", "_spans")
 
     def __init__(self, restorer: Restorer, events: list[RawEvent] | None) -> None:
         pieces = restorer.pieces()  # what this hold needs of the restorer, bound once (see Pieces)
@@ -217,6 +243,8 @@ class _Hold:
         self._ends = pieces.ends
         self._end = pieces.end
         self._prefix = pieces.prefix
+        self._originals = pieces.originals  # (read by the compiled fast path only)
+        self._fills = _FILLS  # (read by the compiled fast path only)
         self._restore = pieces.restore
         self._events = events  # None: no report kept
         self._reset()
@@ -269,6 +297,15 @@ class _Hold:
         if self.offset >= self._due:
             self._scan(False)
         return text
+
+    def _push_ascii(self, data: bytes, mapped: str) -> bytes:
+        """:meth:`_push` of a piece of ASCII bytes, restored as UTF-8 (the fast path's call for a piece that may
+        hold a token)."""
+        out = self._push(data.decode(), mapped, data)
+        try:
+            return out.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return _encode(out)
 
     def _push(self, text: str, mapped: str, data: bytes | None = None) -> str:
         """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map;
@@ -415,6 +452,53 @@ class _Hold:
             spans[:] = [sp for sp in spans if sp[1] > edge]
 
 
+def _feed_ascii(h: _Hold, chunk: bytes) -> bytes | None:
+    """The text stream's fast path: restore a chunk of ASCII bytes (``None``: the chunk is empty or not ASCII, or
+    the held text is not ASCII: the caller takes the general path).
+
+    The usual chunk holds no token: it is restored as bytes, without decoding nor encoding, by what
+    _Hold.push() does (see Pieces); a piece that may hold a token goes to _Hold._push_ascii(). This is the
+    reference for ``anonymizer._speedups.HoldBase.feed_ascii``, which does the same, line for line, compiled.
+    """
+    if not chunk or not chunk.isascii():
+        return None
+    held = h.text
+    if held:
+        if isinstance(held, str):  # text held by _Hold._push()
+            if not held.isascii():
+                return None
+            held = held.encode()
+        data = held + chunk
+    else:
+        data = chunk
+    # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
+    mapped = data.translate(h._run_map).decode()
+    if h._run in mapped:  # the piece may hold a token
+        return h._push_ascii(data, mapped)
+    keep: int | None = 0
+    if mapped[-1] != " ":
+        keep = h._ends.get(data[-h._end :])
+        if keep is None:
+            keep = h._tail(data, mapped)
+    if keep:
+        n = len(data)
+        if keep == n:
+            h.text = data
+            return b""
+        h.text = data[n - keep :]
+        data = data[: n - keep]
+    elif held:
+        h.text = ""
+    if h._events is None:
+        h._before = data  # its last character, when it is needed
+        return data
+    h._log.append(data)  # what _Hold._book() does, inline
+    h.offset += len(data)
+    if h.offset >= h._due:
+        h._scan(False)
+    return data
+
+
 # -------------------------------------------------------------------------------------------- protocol
 
 
@@ -533,63 +617,25 @@ def _as_bytes(chunk: object) -> bytes:
 class TextStreamRestorer(StreamRestorer):
     """Plain UTF-8 text (``fmt="text"``). Invalid bytes pass through unchanged."""
 
-    __slots__ = ("_end", "_ends", "_run", "_run_map", "_slow", "_tail", "_text", "_undecoded")
+    __slots__ = ("_fast", "_slow", "_text", "_undecoded")
 
     def __init__(self, restorer: Restorer, *, report: bool = True) -> None:
         super().__init__(restorer, report=report)
         self._text = self._hold("text")
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
         self._slow = False  # whether feed() must take _feed_other(): closed, or _undecoded holds bytes
-        h = self._text  # the fast path of feed() is _Hold.push()'s, on bytes: it needs the same things
-        self._run_map, self._run, self._tail, self._ends, self._end = h._run_map, h._run, h._tail, h._ends, h._end
+        # the fast path for a chunk of ASCII bytes: compiled, or _feed_ascii() (bound once: a call costs as much
+        # as the rest of it)
+        self._fast: Callable[[bytes], bytes | None] = (
+            self._text.feed_ascii if SPEEDUPS else MethodType(_feed_ascii, self._text)
+        )
 
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk; return the restored text that is final, as UTF-8."""
-        # The usual chunk is ASCII and holds no token: it is restored as bytes (no decoding nor encoding) by
-        # _Hold.push(), inline (a Python call costs as much as the rest of it).
-        if self._slow or type(chunk) is not bytes or not chunk or not chunk.isascii():
+        if self._slow or type(chunk) is not bytes:
             return self._feed_other(chunk)
-        h = self._text
-        held = h.text
-        if held:
-            if isinstance(held, str):  # text held by _Hold._push()
-                if not held.isascii():
-                    return self._feed_text(chunk)
-                held = held.encode()
-            data = held + chunk
-        else:
-            data = chunk
-        # (bytes mapped in C, then searched as str: `bytes in bytes` is several times slower)
-        mapped = data.translate(self._run_map).decode()
-        if self._run in mapped:  # the piece may hold a token
-            out = h._push(data.decode(), mapped, data)
-            try:
-                return out.encode("utf-8", "surrogateescape")
-            except UnicodeEncodeError:
-                return _encode(out)
-        if mapped[-1] != " ":
-            keep = self._ends.get(data[-self._end :])  # (see Pieces)
-            if keep is None:
-                keep = self._tail(data, mapped)
-            if keep:
-                n = len(data)
-                if keep == n:
-                    h.text = data
-                    return b""
-                h.text = data[n - keep :]
-                data = data[: n - keep]
-            elif held:
-                h.text = ""
-        elif held:
-            h.text = ""
-        if h._events is None:
-            h._before = data  # its last character, when it is needed
-            return data
-        h._log.append(data)  # what _Hold._book() does, inline
-        h.offset += len(data)
-        if h.offset >= h._due:
-            h._scan(False)
-        return data
+        out = self._fast(chunk)
+        return self._feed_text(chunk) if out is None else out
 
     def _feed_other(self, chunk: bytes) -> bytes:
         """feed() of a chunk that is not bytes, empty or not ASCII, or after an incomplete character or close()."""

@@ -1,0 +1,493 @@
+/*
+ * anonymizer._speedups: the per-chunk fast path of the text stream restorer, compiled.
+ *
+ * Optional. The package builds it when a C compiler is there (see hatch_build.py) and works without it:
+ * anonymizer/stream.py holds the same logic in Python (_PyHoldBase.feed_ascii), which is the reference, and the
+ * tests run both side by side. This file decides nothing about tokens: a piece that may hold one, and the
+ * hold-back of a word ending it has not seen before, go back to Python (_Hold._push_ascii, Restorer._tail).
+ *
+ * HoldBase is the base of anonymizer.stream._Hold: its fields are the hold's state (the Python methods read and
+ * write them as attributes), and HoldBase.feed_ascii(chunk) is _PyHoldBase.feed_ascii, line for line.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *text;      /* held input, not yet restored: str, or bytes of ASCII */
+    PyObject *before;    /* without a report: the last input restored (only its last character is read) */
+    PyObject *log;       /* with a report: input restored since the last search for unknown token shapes */
+    PyObject *events;    /* the report's events (a list), or None */
+    Py_ssize_t offset;   /* input characters restored so far (with a report) */
+    Py_ssize_t due;      /* the offset from which the next search for unknown token shapes is due */
+    PyObject *run_map;   /* Pieces.run_map: 256 bytes */
+    PyObject *run;       /* Pieces.run: a str of "x" */
+    PyObject *ends;      /* Pieces.ends: a dict */
+    Py_ssize_t end;      /* Pieces.end */
+    PyObject *tail;      /* Pieces.tail: a callable */
+    PyObject *originals; /* Pieces.originals: the map, token -> original */
+    PyObject *fills;     /* stream._FILLS: token -> what the report's log holds in its place, (str, bytes) */
+} HoldBase;
+
+static PyObject *str_push_ascii;  /* "_push_ascii" */
+static PyObject *str_scan;        /* "_scan" */
+static PyObject *str_empty;       /* "" */
+static PyObject *str_restored;    /* "restored" */
+
+static int
+HoldBase_traverse(HoldBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->text);
+    Py_VISIT(self->before);
+    Py_VISIT(self->log);
+    Py_VISIT(self->events);
+    Py_VISIT(self->run_map);
+    Py_VISIT(self->run);
+    Py_VISIT(self->ends);
+    Py_VISIT(self->tail);
+    Py_VISIT(self->originals);
+    Py_VISIT(self->fills);
+    return 0;
+}
+
+static int
+HoldBase_clear(HoldBase *self)
+{
+    Py_CLEAR(self->text);
+    Py_CLEAR(self->before);
+    Py_CLEAR(self->log);
+    Py_CLEAR(self->events);
+    Py_CLEAR(self->run_map);
+    Py_CLEAR(self->run);
+    Py_CLEAR(self->ends);
+    Py_CLEAR(self->tail);
+    Py_CLEAR(self->originals);
+    Py_CLEAR(self->fills);
+    return 0;
+}
+
+static void
+HoldBase_dealloc(HoldBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    HoldBase_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* data through run_map, as a str (what Python's data.translate(run_map).decode() gives) */
+static PyObject *
+mapped_str(const unsigned char *data, Py_ssize_t n, const unsigned char *table)
+{
+    PyObject *mapped = PyUnicode_New(n, 127);
+    if (mapped == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(mapped);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = table[data[i]];
+    }
+    return mapped;
+}
+
+/* How many trailing characters of the piece d[:n] (data) to hold back, when it holds no token before them: what
+ * Pieces.ends knows, else Pieces.tail (called with the mapped piece). -1: an error. */
+static Py_ssize_t
+hold_back(HoldBase *self, PyObject *data, const unsigned char *d, Py_ssize_t n, const unsigned char *table)
+{
+    if (table[d[n - 1]] == ' ') {
+        return 0;
+    }
+    Py_ssize_t e = self->end < n ? self->end : n;
+    PyObject *key = e == n ? Py_NewRef(data) : PyBytes_FromStringAndSize((const char *)d + n - e, e);
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *known = PyDict_GetItemWithError(self->ends, key); /* borrowed */
+    Py_DECREF(key);
+    if (known != NULL) {
+        Py_INCREF(known);
+    }
+    else if (PyErr_Occurred()) {
+        return -1;
+    }
+    else {
+        PyObject *mapped = mapped_str(d, n, table);
+        if (mapped == NULL) {
+            return -1;
+        }
+        PyObject *args[2] = {data, mapped};
+        known = PyObject_Vectorcall(self->tail, args, 2, NULL);
+        Py_DECREF(mapped);
+        if (known == NULL) {
+            return -1;
+        }
+    }
+    Py_ssize_t keep = PyLong_AsSsize_t(known);
+    Py_DECREF(known);
+    if (keep == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (keep < 0 || keep > n) {
+        PyErr_SetString(PyExc_ValueError, "a hold-back longer than the piece");
+        return -1;
+    }
+    return keep;
+}
+
+/* Account for `done`, the input restored (a new reference, stolen): the report's log and offset, or the last
+ * input restored. */
+static int
+restored(HoldBase *self, PyObject *done)
+{
+    if (self->events == Py_None) {
+        Py_XSETREF(self->before, done);
+        return 0;
+    }
+    if (self->log == NULL || !PyList_CheckExact(self->log)) {
+        Py_DECREF(done);
+        PyErr_SetString(PyExc_TypeError, "the hold's log is not a list");
+        return -1;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(done);
+    int rc = PyList_Append(self->log, done);
+    Py_DECREF(done);
+    if (rc < 0) {
+        return -1;
+    }
+    self->offset += size;
+    if (self->offset >= self->due) {
+        PyObject *args[2] = {(PyObject *)self, Py_False};
+        PyObject *r = PyObject_VectorcallMethod(str_scan, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* The piece d[:n] holds one run of `need` or more "x" (through the run map), d[p:e], before the cut, and none
+ * after it: when that run is, whole, a token of the map, restore the piece (what Restorer._prefix() and
+ * _Hold._book() do for the usual piece). Py_NotImplemented (a new reference): any other piece, left to Python. */
+static PyObject *
+restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsigned char *table, Py_ssize_t need,
+              Py_ssize_t p, Py_ssize_t cut)
+{
+    Py_ssize_t e = p + need;
+    while (e < n && table[d[e]] == 'x') {
+        e++;
+    }
+    if (e >= cut) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    Py_ssize_t cur = 0;
+    for (Py_ssize_t i = e; i < n; i++) {
+        if (table[d[i]] != 'x') {
+            cur = 0;
+        }
+        else if (++cur >= need) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    int report = self->events != Py_None;
+    if (self->originals == NULL || !PyDict_CheckExact(self->originals) ||
+        (report && (self->fills == NULL || !PyDict_CheckExact(self->fills) || !PyList_CheckExact(self->events)))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *token = PyUnicode_DecodeASCII((const char *)d + p, e - p, NULL);
+    if (token == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL, *encoded = NULL, *log = NULL, *event = NULL, *rest = NULL, *done = NULL;
+    PyObject *original = PyDict_GetItemWithError(self->originals, token); /* borrowed */
+    if (original == NULL || !PyUnicode_Check(original)) {
+        goto python;
+    }
+    encoded = PyUnicode_AsEncodedString(original, "utf-8", "surrogateescape");
+    if (encoded == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            goto error;
+        }
+        PyErr_Clear(); /* an original holding a lone surrogate: Python's _encode() */
+        goto python;
+    }
+    const char *fill = NULL;
+    if (report) {
+        PyObject *fills = PyDict_GetItemWithError(self->fills, token); /* (str, bytes), borrowed */
+        if (fills == NULL || !PyTuple_CheckExact(fills) || PyTuple_GET_SIZE(fills) != 2) {
+            goto python;
+        }
+        PyObject *b = PyTuple_GET_ITEM(fills, 1);
+        if (!PyBytes_CheckExact(b) || PyBytes_GET_SIZE(b) != e - p) {
+            goto python;
+        }
+        fill = PyBytes_AS_STRING(b);
+    }
+    /* nothing can fail back to Python from here on: the state changes */
+    Py_ssize_t size = PyBytes_GET_SIZE(encoded);
+    result = PyBytes_FromStringAndSize(NULL, p + size + cut - e);
+    if (result == NULL) {
+        goto error;
+    }
+    char *out = PyBytes_AS_STRING(result);
+    memcpy(out, d, p);
+    memcpy(out + p, PyBytes_AS_STRING(encoded), size);
+    memcpy(out + p + size, d + e, cut - e);
+    rest = cut < n ? PyBytes_FromStringAndSize((const char *)d + cut, n - cut) : Py_NewRef(str_empty);
+    if (rest == NULL) {
+        goto error;
+    }
+    if (report) {
+        event = Py_BuildValue("(nnOO)", p + self->offset, e + self->offset, str_restored, token);
+        if (event == NULL || PyList_Append(self->events, event) < 0) {
+            goto error;
+        }
+        log = PyBytes_FromStringAndSize(NULL, cut);
+        if (log == NULL) {
+            goto error;
+        }
+        char *l = PyBytes_AS_STRING(log);
+        memcpy(l, d, p);
+        memcpy(l + p, fill, e - p);
+        memcpy(l + e, d + e, cut - e);
+        done = log;
+        log = NULL;
+    }
+    else {
+        done = PyBytes_FromStringAndSize((const char *)d + cut - 1, 1); /* (only the last character is read) */
+        if (done == NULL) {
+            goto error;
+        }
+    }
+    Py_XSETREF(self->text, rest);
+    rest = NULL;
+    if (restored(self, done) < 0) {
+        goto error;
+    }
+    Py_DECREF(token);
+    Py_DECREF(encoded);
+    Py_XDECREF(event);
+    return result;
+python:
+    if (PyErr_Occurred()) {
+        goto error;
+    }
+    Py_DECREF(token);
+    Py_XDECREF(encoded);
+    Py_RETURN_NOTIMPLEMENTED;
+error:
+    Py_DECREF(token);
+    Py_XDECREF(encoded);
+    Py_XDECREF(result);
+    Py_XDECREF(event);
+    Py_XDECREF(rest);
+    Py_XDECREF(log);
+    return NULL;
+}
+
+/* feed_ascii(chunk: bytes) -> bytes | None: _feed_ascii() in anonymizer/stream.py, and the usual piece that holds
+ * a token restored here too (restore_token). */
+static PyObject *
+HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
+{
+    if (!PyBytes_CheckExact(chunk)) {
+        PyErr_SetString(PyExc_TypeError, "feed_ascii() takes bytes");
+        return NULL;
+    }
+    if (self->text == NULL || self->run_map == NULL || self->run == NULL || self->ends == NULL ||
+        self->tail == NULL || self->events == NULL || !PyBytes_CheckExact(self->run_map) ||
+        PyBytes_GET_SIZE(self->run_map) != 256 || !PyUnicode_Check(self->run) || !PyDict_CheckExact(self->ends)) {
+        PyErr_SetString(PyExc_TypeError, "feed_ascii() on a hold that is not set up");
+        return NULL;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(chunk);
+    const unsigned char *c = (const unsigned char *)PyBytes_AS_STRING(chunk);
+    if (size == 0) {
+        Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if (c[i] & 0x80) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *held = self->text;
+    Py_ssize_t held_size;
+    int held_is_str = PyUnicode_Check(held);
+    if (held_is_str) {
+        held_size = PyUnicode_GET_LENGTH(held);
+        if (held_size && !PyUnicode_IS_ASCII(held)) {
+            Py_RETURN_NONE;
+        }
+    }
+    else if (PyBytes_Check(held)) {
+        held_size = PyBytes_GET_SIZE(held);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "the held text is neither str nor bytes");
+        return NULL;
+    }
+    PyObject *data; /* a new reference */
+    if (held_size) {
+        data = PyBytes_FromStringAndSize(NULL, held_size + size);
+        if (data == NULL) {
+            return NULL;
+        }
+        char *buf = PyBytes_AS_STRING(data);
+        memcpy(buf, held_is_str ? (const char *)PyUnicode_1BYTE_DATA(held) : PyBytes_AS_STRING(held), held_size);
+        memcpy(buf + held_size, c, size);
+    }
+    else {
+        data = Py_NewRef(chunk);
+    }
+    const unsigned char *table = (const unsigned char *)PyBytes_AS_STRING(self->run_map);
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    Py_ssize_t need = PyUnicode_GET_LENGTH(self->run);
+    /* where the first run of `need` "x" starts, if any: the piece may hold a token there */
+    Py_ssize_t p = need ? -1 : 0;
+    Py_ssize_t cur = 0;
+    for (Py_ssize_t i = 0; i < n && p < 0; i++) {
+        if (table[d[i]] != 'x') {
+            cur = 0;
+        }
+        else if (++cur >= need) {
+            p = i + 1 - need;
+        }
+    }
+    Py_ssize_t keep = 0;
+    if (need) {
+        keep = hold_back(self, data, d, n, table);
+        if (keep < 0) {
+            Py_DECREF(data);
+            return NULL;
+        }
+    }
+    if (p >= 0 && (!need || p < n - keep)) { /* a token may start before the cut */
+        PyObject *out = need ? restore_token(self, d, n, table, need, p, n - keep) : Py_NewRef(Py_NotImplemented);
+        if (out != Py_NotImplemented) {
+            Py_DECREF(data);
+            return out;
+        }
+        Py_DECREF(out);
+        PyObject *mapped = mapped_str(d, n, table);
+        if (mapped == NULL) {
+            Py_DECREF(data);
+            return NULL;
+        }
+        PyObject *args[3] = {(PyObject *)self, data, mapped};
+        out = PyObject_VectorcallMethod(str_push_ascii, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_DECREF(mapped);
+        Py_DECREF(data);
+        return out;
+    }
+    if (keep) {
+        if (keep == n) {
+            Py_XSETREF(self->text, data);
+            return PyBytes_FromStringAndSize(NULL, 0);
+        }
+        PyObject *rest = PyBytes_FromStringAndSize((const char *)d + n - keep, keep);
+        PyObject *head = rest == NULL ? NULL : PyBytes_FromStringAndSize((const char *)d, n - keep);
+        Py_DECREF(data);
+        if (head == NULL) {
+            Py_XDECREF(rest);
+            return NULL;
+        }
+        Py_XSETREF(self->text, rest);
+        data = head;
+    }
+    else if (held_size) {
+        Py_XSETREF(self->text, Py_NewRef(str_empty));
+    }
+    Py_INCREF(data);
+    if (restored(self, data) < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    return data;
+}
+
+static PyMethodDef HoldBase_methods[] = {
+    {"feed_ascii", (PyCFunction)HoldBase_feed_ascii, METH_O,
+     "feed_ascii(chunk, /)\n--\n\nThe text stream's fast path for a chunk of bytes: None when it is empty or not "
+     "ASCII, or the held text is not ASCII (the caller takes the general path)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef HoldBase_members[] = {
+    {"text", T_OBJECT_EX, offsetof(HoldBase, text), 0, NULL},
+    {"_before", T_OBJECT_EX, offsetof(HoldBase, before), 0, NULL},
+    {"_log", T_OBJECT_EX, offsetof(HoldBase, log), 0, NULL},
+    {"_events", T_OBJECT_EX, offsetof(HoldBase, events), 0, NULL},
+    {"offset", T_PYSSIZET, offsetof(HoldBase, offset), 0, NULL},
+    {"_due", T_PYSSIZET, offsetof(HoldBase, due), 0, NULL},
+    {"_run_map", T_OBJECT_EX, offsetof(HoldBase, run_map), 0, NULL},
+    {"_run", T_OBJECT_EX, offsetof(HoldBase, run), 0, NULL},
+    {"_ends", T_OBJECT_EX, offsetof(HoldBase, ends), 0, NULL},
+    {"_end", T_PYSSIZET, offsetof(HoldBase, end), 0, NULL},
+    {"_tail", T_OBJECT_EX, offsetof(HoldBase, tail), 0, NULL},
+    {"_originals", T_OBJECT_EX, offsetof(HoldBase, originals), 0, NULL},
+    {"_fills", T_OBJECT_EX, offsetof(HoldBase, fills), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot HoldBase_slots[] = {
+    {Py_tp_doc, "The state of a stream hold, and its fast path (see anonymizer.stream._Hold)."},
+    {Py_tp_traverse, HoldBase_traverse},
+    {Py_tp_clear, HoldBase_clear},
+    {Py_tp_dealloc, HoldBase_dealloc},
+    {Py_tp_methods, HoldBase_methods},
+    {Py_tp_members, HoldBase_members},
+    {0, NULL},
+};
+
+static PyType_Spec HoldBase_spec = {
+    .name = "anonymizer._speedups.HoldBase",
+    .basicsize = sizeof(HoldBase),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = HoldBase_slots,
+};
+
+static int
+speedups_exec(PyObject *module)
+{
+    if (str_push_ascii == NULL) {  /* (once per process: a module may be executed again) */
+        str_push_ascii = PyUnicode_InternFromString("_push_ascii");
+        str_scan = PyUnicode_InternFromString("_scan");
+        str_empty = PyUnicode_FromStringAndSize("", 0);
+        str_restored = PyUnicode_InternFromString("restored");
+    }
+    if (str_push_ascii == NULL || str_scan == NULL || str_empty == NULL || str_restored == NULL) {
+        return -1;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &HoldBase_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    int rc = PyModule_AddObjectRef(module, "HoldBase", type);
+    Py_DECREF(type);
+    return rc;
+}
+
+static PyModuleDef_Slot speedups_slots[] = {
+    {Py_mod_exec, speedups_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "anonymizer._speedups",
+    .m_doc = "The text stream restorer's per-chunk fast path, compiled (optional; see anonymizer/stream.py).",
+    .m_size = 0,
+    .m_slots = speedups_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&speedups_module);
+}
