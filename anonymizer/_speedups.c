@@ -28,6 +28,8 @@ typedef struct {
     PyObject *tail;      /* Pieces.tail: a callable */
     PyObject *originals; /* Pieces.originals: the map, token -> original */
     PyObject *fills;     /* stream._FILLS: token -> what the report's log holds in its place, (str, bytes) */
+    PyObject *keys;      /* Pieces.keys: every key of the map, lower-case, sorted (a list) */
+    Py_ssize_t longest;  /* Pieces.longest: the length of the longest token */
 } HoldBase;
 
 static PyObject *str_push_ascii;  /* "_push_ascii" */
@@ -49,6 +51,7 @@ HoldBase_traverse(HoldBase *self, visitproc visit, void *arg)
     Py_VISIT(self->tail);
     Py_VISIT(self->originals);
     Py_VISIT(self->fills);
+    Py_VISIT(self->keys);
     return 0;
 }
 
@@ -65,6 +68,7 @@ HoldBase_clear(HoldBase *self)
     Py_CLEAR(self->tail);
     Py_CLEAR(self->originals);
     Py_CLEAR(self->fills);
+    Py_CLEAR(self->keys);
     return 0;
 }
 
@@ -93,6 +97,81 @@ mapped_str(const unsigned char *data, Py_ssize_t n, const unsigned char *table)
     return mapped;
 }
 
+/* The hold-back of a piece that ends in a token cut short: a trailing run of "x" (through the run map) shorter
+ * than the longest token less one that is, whole and lower-cased, a proper prefix of a key, is held (with a
+ * bracket before it), as Restorer._tail() decides after one bisect of the keys. 0: another piece, left to
+ * Restorer._tail(); -1: an error. */
+static Py_ssize_t
+cut_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsigned char *table)
+{
+    Py_ssize_t run = 0;
+    while (run < n && table[d[n - 1 - run]] == 'x') {
+        run++;
+    }
+    if (run == 0 || run >= self->longest - 1 || self->keys == NULL || !PyList_CheckExact(self->keys)) {
+        return 0;
+    }
+    PyObject *low = PyUnicode_New(run, 127);
+    if (low == NULL) {
+        return -1;
+    }
+    Py_UCS1 *l = PyUnicode_1BYTE_DATA(low);
+    for (Py_ssize_t i = 0; i < run; i++) {
+        unsigned char ch = d[n - run + i];
+        l[i] = ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+    }
+    /* bisect_left(keys, low) */
+    PyObject *keys = self->keys;
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        int less = PyObject_RichCompareBool(PyList_GET_ITEM(keys, mid), low, Py_LT);
+        if (less < 0) {
+            Py_DECREF(low);
+            return -1;
+        }
+        if (less) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    /* a longer key starts with low: keys[lo] does and is longer, or keys[lo + 1] does too */
+    int longer = 0;
+    Py_ssize_t size = PyList_GET_SIZE(keys);
+    if (lo < size && PyUnicode_Check(PyList_GET_ITEM(keys, lo))) {
+        PyObject *key = PyList_GET_ITEM(keys, lo);
+        Py_ssize_t starts = PyUnicode_Tailmatch(key, low, 0, run, -1);
+        if (starts < 0) {
+            Py_DECREF(low);
+            return -1;
+        }
+        if (starts) {
+            longer = PyUnicode_GET_LENGTH(key) > run;
+            if (!longer && lo + 1 < size && PyUnicode_Check(PyList_GET_ITEM(keys, lo + 1))) {
+                starts = PyUnicode_Tailmatch(PyList_GET_ITEM(keys, lo + 1), low, 0, run, -1);
+                if (starts < 0) {
+                    Py_DECREF(low);
+                    return -1;
+                }
+                longer = starts > 0;
+            }
+        }
+    }
+    Py_DECREF(low);
+    if (!longer) {
+        return 0;
+    }
+    if (run < n) {
+        unsigned char before = d[n - run - 1];
+        if (before == '[' || before == '{' || before == '<') {
+            return run + 1;
+        }
+    }
+    return run;
+}
+
 /* How many trailing characters of the piece d[:n] (data) to hold back, when it holds no token before them: what
  * Pieces.ends knows, else Pieces.tail (called with the mapped piece). -1: an error. */
 static Py_ssize_t
@@ -108,11 +187,15 @@ hold_back(HoldBase *self, PyObject *data, const unsigned char *d, Py_ssize_t n, 
     }
     PyObject *known = PyDict_GetItemWithError(self->ends, key); /* borrowed */
     Py_DECREF(key);
+    Py_ssize_t keep;
     if (known != NULL) {
         Py_INCREF(known);
     }
     else if (PyErr_Occurred()) {
         return -1;
+    }
+    else if ((keep = cut_token(self, d, n, table)) != 0) {
+        return keep; /* (or -1: an error) */
     }
     else {
         PyObject *mapped = mapped_str(d, n, table);
@@ -126,7 +209,7 @@ hold_back(HoldBase *self, PyObject *data, const unsigned char *d, Py_ssize_t n, 
             return -1;
         }
     }
-    Py_ssize_t keep = PyLong_AsSsize_t(known);
+    keep = PyLong_AsSsize_t(known);
     Py_DECREF(known);
     if (keep == -1 && PyErr_Occurred()) {
         return -1;
@@ -431,6 +514,8 @@ static PyMemberDef HoldBase_members[] = {
     {"_tail", T_OBJECT_EX, offsetof(HoldBase, tail), 0, NULL},
     {"_originals", T_OBJECT_EX, offsetof(HoldBase, originals), 0, NULL},
     {"_fills", T_OBJECT_EX, offsetof(HoldBase, fills), 0, NULL},
+    {"_keys", T_OBJECT_EX, offsetof(HoldBase, keys), 0, NULL},
+    {"_longest", T_PYSSIZET, offsetof(HoldBase, longest), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -17,4 +17,6 @@ class HoldBase:
     _tail: Callable[[str | bytes, str], int]
     _originals: Mapping[str, str]
     _fills: dict[str, tuple[str, bytes]]
+    _keys: list[str]
+    _longest: int
     def feed_ascii(self, chunk: bytes, /) -> bytes | None: ...

@@ -886,14 +886,17 @@ class Pieces:
     ``ends`` holds those it found for short word endings, by the piece's last ``end`` characters (a dictionary
     lookup costs a fraction of a call; ``tail`` fills it).
     ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended). ``originals`` is the map
-    (token to original), read only: the compiled fast path (``anonymizer._speedups``) restores the usual piece, one
-    run that is exactly a token, as ``prefix`` does, by looking the run up there.
+    (token to original), ``keys`` every key lower-case and sorted, ``longest`` the longest token's length, all read
+    only, by the compiled fast path (``anonymizer._speedups``): it restores the usual piece, one run that is exactly
+    a token, as ``prefix`` does, and holds a token cut short as ``tail`` does (one bisect of ``keys``).
     """
 
-    __slots__ = ("end", "ends", "originals", "prefix", "restore", "run", "run_map", "tail")
+    __slots__ = ("end", "ends", "keys", "longest", "originals", "prefix", "restore", "run", "run_map", "tail")
 
     def __init__(self, restorer: Restorer) -> None:
         self.originals: Mapping[str, str] = restorer._originals
+        self.keys: list[str] = restorer._keys
+        self.longest: int = restorer._max_len
         self.ends: dict[str | bytes, int] = restorer._ends
         self.end = _ENDS
         self.run_map: bytes = restorer._run_map

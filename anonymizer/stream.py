@@ -200,7 +200,9 @@ class _PyHoldBase:
         "_ends",
         "_events",
         "_fills",
+        "_keys",
         "_log",
+        "_longest",
         "_originals",
         "_run",
         "_run_map",
@@ -245,6 +247,8 @@ class _Hold(_HoldBase):
         self._prefix = pieces.prefix
         self._originals = pieces.originals  # (read by the compiled fast path only)
         self._fills = _FILLS  # (read by the compiled fast path only)
+        self._keys = pieces.keys  # (read by the compiled fast path only)
+        self._longest = pieces.longest  # (read by the compiled fast path only)
         self._restore = pieces.restore
         self._events = events  # None: no report kept
         self._reset()
