@@ -25,7 +25,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import accumulate, islice
+from itertools import accumulate, chain, islice
+from operator import itemgetter
 from typing import Literal
 
 from ._literal import LiteralMatcher, merge_spans
@@ -277,6 +278,10 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
     return sorted(spans + hexed)
 
 
+def _listed(token: str) -> list[str]:
+    return [token]
+
+
 def _altered_keys(token: str) -> tuple[str, ...]:
     """Lower-case forms under which an altered copy of ``token`` is recognized (empty: exact only)."""
     if _UUID_RE.match(token):
@@ -382,36 +387,57 @@ class Restorer:
         # key (a lower-case form) -> the tokens it may stand for
         targets: dict[str, list[str]] = {}
         searched: list[str] = []  # keys found by the automaton (UUID-shaped tokens are found by _scan_hex)
-        self._uuids = False
-        for token in self._originals:
-            keys = _altered_keys(token) if altered else ()
-            if not keys:
-                foreign.append(token)
-                continue
-            is_uuid = _UUID_RE.match(token) is not None
-            self._uuids = self._uuids or is_uuid
-            for key in (token.lower(), *keys):
-                bucket = targets.get(key)
-                if bucket is None:
-                    bucket = targets[key] = []
-                    if not is_uuid:
-                        searched.append(key)
-                if token not in bucket:
-                    bucket.append(token)
+        held: Iterable[str]  # the keys a stream must see a character after (see _held_keys below)
+        tokens = list(self._originals)
+        # The maps a session mints (every token a UUID, or every one a placeholder) are found by their shape, never
+        # by the automata: their keys are derived in bulk (C-level passes; a session resumed from a stored map of
+        # 10,000 tokens streams its first answer without a per-token Python loop), as the loop below would.
+        if altered and tokens and self._uuid_only():
+            bare = [t.replace("-", "") for t in tokens]
+            targets = {t: [t] for t in tokens}
+            targets.update(zip(bare, map(_listed, tokens), strict=True))
+            held = bare
+            self._uuids = hex_only = True
+        elif altered and tokens and self._placeholders_only():
+            lower = [t.lower() for t in tokens]
+            names = [t[1:-1] for t in lower]
+            targets = dict(zip(lower, map(_listed, tokens), strict=True))
+            targets.update(zip(names, map(_listed, tokens), strict=True))
+            held = names
+            self._uuids = hex_only = False
+        else:
+            self._uuids = False
+            for token in tokens:
+                keys = _altered_keys(token) if altered else ()
+                if not keys:
+                    foreign.append(token)
+                    continue
+                is_uuid = _UUID_RE.match(token) is not None
+                self._uuids = self._uuids or is_uuid
+                for key in (token.lower(), *keys):
+                    bucket = targets.get(key)
+                    if bucket is None:
+                        bucket = targets[key] = []
+                        if not is_uuid:
+                            searched.append(key)
+                    if token not in bucket:
+                        bucket.append(token)
+            # A bare placeholder name can run on (user_name_1 -> user_name_10), so its altered form needs a
+            # non-word character after it, and a stream waits for that character. Hex shapes have a fixed length.
+            # The same holds for a UUID without its hyphens: 32 hex digits followed by more are not a token.
+            held = [m.group(1).lower() for t in tokens if altered and (m := _PLACEHOLDER_RE.match(t))] + [
+                t.lower().replace("-", "") for t in tokens if altered and _UUID_RE.match(t)
+            ]
+            hex_only = not searched and not foreign  # every token is a UUID: _scan_hex() finds them all
         self._lower_targets = targets
         self._lower = LiteralMatcher(searched)
         self._exact = LiteralMatcher(foreign)
-        self._hex_only = not searched and not foreign  # every token is a UUID: _scan_hex() finds them all
-        self._max_len = max((len(t) for t in self._originals), default=0)
+        self._hex_only = hex_only
+        self._max_len = max(map(len, tokens), default=0)
         # Stream hold-back: every searchable key (lower-case), sorted, to test "is this a prefix of a key".
         keys_sorted = sorted({*targets, *(_fold(t) for t in foreign)})
         self._keys: list[str] = keys_sorted
-        # A bare placeholder name can run on (user_name_1 -> user_name_10), so its altered form needs a
-        # non-word character after it, and a stream waits for that character. Hex shapes have a fixed length.
-        # The same holds for a UUID without its hyphens: 32 hex digits followed by more are not a token.
-        self._held_keys = frozenset(
-            m.group(1).lower() for t in self._originals if altered and (m := _PLACEHOLDER_RE.match(t))
-        ) | frozenset(t.lower().replace("-", "") for t in self._originals if altered and _UUID_RE.match(t))
+        self._held_keys = frozenset(held)
         # the first _HEAD_SIZE characters of every key, and each shorter start of one (built when first needed)
         self._heads: frozenset[str] | None = None
         self._can_hold = bool(keys_sorted) and self._max_len >= 2  # whether holdback() can be non-zero
@@ -421,11 +447,11 @@ class Restorer:
         self._ends: dict[str | bytes, int] = {}
         # Every character of every key: a suffix holding any other character is no key's prefix, so
         # holdback() only looks at the trailing run of these characters (str.rstrip finds it in C).
-        self._alphabet = "".join(sorted({c for k in keys_sorted for c in k}))
+        self._alphabet = "".join(sorted(set("".join(keys_sorted))))
         # restore_prefix() fast path: any token (exact or altered) in a text is a run of at least _run
         # characters of the alphabet, in either case. _run_map maps those bytes (and "?", which stands for
         # any non-ASCII character after encode("ascii", "replace")) to "x" and all others to " ".
-        shortest = min((len(k) for k in (*keys_sorted, *self._originals)), default=1)
+        shortest = min(min(map(len, keys_sorted), default=1), min(map(len, tokens), default=1))
         self._run = "x" * max(1, shortest)
         # When every token is a UUID, every hex digit is taken in (more than needed, which is allowed): _run_map
         # is then _HEX_MAP on ASCII text without "?", and _scan_hex() reuses what restore_prefix() mapped.
@@ -518,7 +544,9 @@ class Restorer:
         keys = self._keys
         heads = self._heads
         if heads is None:
-            heads = self._heads = frozenset(k[:size] for k in keys for size in range(1, _HEAD_SIZE + 1))
+            heads = self._heads = frozenset(
+                chain.from_iterable(map(itemgetter(slice(0, size)), keys) for size in range(1, _HEAD_SIZE + 1))
+            )
         n = len(low)
         # a suffix holding a character of no key is no key's prefix: only the trailing run of key characters
         # is tried (from where the caller says it may start, or found here)

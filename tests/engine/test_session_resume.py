@@ -140,14 +140,14 @@ def test_placeholders_found_by_shape_restore_like_the_compiled_restorer(case: tu
     """A map of minted placeholders is restored by shape (no automaton) exactly as the compiled restorer does."""
     mapping, text, before = case
     compiled = Restorer(mapping)
+    compiled._placeholders = False  # the automata, not the shape path (the automata are built for it)
     compiled._compile()
-    compiled._placeholders = False  # the automata, not the shape path
     by_shape = Restorer(mapping)
     assert by_shape.restore_with_report(text, before=before) == compiled.restore_with_report(text, before=before)
     exact = Restorer(mapping, altered=False)
     exact_compiled = Restorer(mapping, altered=False)
-    exact_compiled._compile()
     exact_compiled._placeholders = False
+    exact_compiled._compile()
     assert exact.restore(text) == exact_compiled.restore(text)
 
 
@@ -159,3 +159,23 @@ def test_a_report_over_twenty_thousand_tokens_is_not_quadratic() -> None:
     report = Restorer(mapping).restore_with_report(text).report
     assert report.restored == 20_000
     assert report.unknown == 1
+
+
+_TABLES = ("_lower_targets", "_keys", "_held_keys", "_alphabet", "_run", "_run_map", "_max_len", "_hex_only", "_uuids")
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=st.one_of(maps_and_texts(), placeholder_maps_and_texts()), altered=st.booleans())
+def test_a_minted_map_compiles_in_bulk_to_the_tables_of_the_token_by_token_loop(
+    case: tuple[Any, ...], altered: bool
+) -> None:
+    """The restorer of a map of UUIDs or of placeholders as minted derives its keys in bulk (no per-token loop, no
+    automaton: a resumed session's first stream starts sooner); the tables are those the general loop builds."""
+    mapping = case[0]
+    bulk = Restorer(mapping, altered=altered)
+    bulk._compile()
+    loop = Restorer(mapping, altered=altered)
+    loop._plain = loop._placeholders = False  # neither shape known: the general loop
+    loop._compile()
+    for name in _TABLES:
+        assert getattr(bulk, name) == getattr(loop, name), name
