@@ -2,12 +2,15 @@
  * anonymizer._speedups: the per-chunk fast path of the text stream restorer, compiled.
  *
  * Optional. The package builds it when a C compiler is there (see hatch_build.py) and works without it:
- * anonymizer/stream.py holds the same logic in Python (_PyHoldBase.feed_ascii), which is the reference, and the
- * tests run both side by side. This file decides nothing about tokens: a piece that may hold one, and the
- * hold-back of a word ending it has not seen before, go back to Python (_Hold._push_ascii, Restorer._tail).
+ * anonymizer/stream.py holds the same fast path in Python (_feed_ascii), which is the reference, and the tests
+ * compare the two feed by feed (tests/stream/test_speedups.py).
  *
  * HoldBase is the base of anonymizer.stream._Hold: its fields are the hold's state (the Python methods read and
- * write them as attributes), and HoldBase.feed_ascii(chunk) is _PyHoldBase.feed_ascii, line for line.
+ * write them as attributes), and HoldBase.feed_ascii(chunk) is _feed_ascii(hold, chunk), plus the two usual token
+ * cases done here as Python would do them: a piece whose one long run is exactly a token of the map (what
+ * Restorer._prefix() and _Hold._book() do) and a piece ending in a token cut short (what Restorer._tail() decides
+ * after one bisect). Every other piece that may hold a token, and the hold-back of a word ending not seen before,
+ * go back to Python (_Hold._push_ascii, Restorer._tail), where the decisions about tokens are made.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

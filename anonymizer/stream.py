@@ -55,6 +55,10 @@ whole field) for the event formats. The report does not depend on how the body i
 restored, altered and ambiguous tokens are those a whole-text
 :meth:`~anonymizer.restore.Restorer.restore_with_report` finds; its unknown tokens are the whole-word
 token-shaped strings (up to about 90 characters) that overlap no token of the map.
+
+The text stream's per-chunk fast path runs compiled (``anonymizer._speedups``, built at install when there is a C
+compiler; :data:`SPEEDUPS` says whether it was) or in Python (:func:`_feed_ascii`, the reference): the same
+output, held text and report, feed by feed.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ __all__ = [
     "FORMATS",
     "ObservabilityNdjsonRestorer",
     "OpenAISseRestorer",
+    "SPEEDUPS",
     "SecurityNdjsonRestorer",
     "StreamRestorer",
     "TextStreamRestorer",
@@ -462,7 +467,9 @@ def _feed_ascii(h: _Hold, chunk: bytes) -> bytes | None:
 
     The usual chunk holds no token: it is restored as bytes, without decoding nor encoding, by what
     _Hold.push() does (see Pieces); a piece that may hold a token goes to _Hold._push_ascii(). This is the
-    reference for ``anonymizer._speedups.HoldBase.feed_ascii``, which does the same, line for line, compiled.
+    reference for ``anonymizer._speedups.HoldBase.feed_ascii``, which does the same compiled, and also restores the
+    usual piece that holds one token, and holds back a token cut short, itself (as Restorer._prefix() and _tail()
+    decide for them); the tests compare the two feed by feed.
     """
     if not chunk or not chunk.isascii():
         return None
@@ -642,7 +649,7 @@ class TextStreamRestorer(StreamRestorer):
         return self._feed_text(chunk) if out is None else out
 
     def _feed_other(self, chunk: bytes) -> bytes:
-        """feed() of a chunk that is not bytes, empty or not ASCII, or after an incomplete character or close()."""
+        """feed() of a chunk that is not bytes, or after an incomplete character or close()."""
         if type(chunk) is not bytes:
             chunk = _as_bytes(chunk)
         self._check_open()
