@@ -6,11 +6,13 @@
  * compare the two feed by feed (tests/stream/test_speedups.py).
  *
  * HoldBase is the base of anonymizer.stream._Hold: its fields are the hold's state (the Python methods read and
- * write them as attributes), and HoldBase.feed_ascii(chunk) is _feed_ascii(hold, chunk), plus the two usual token
- * cases done here as Python would do them: a piece whose one long run is exactly a token of the map (what
- * Restorer._prefix() and _Hold._book() do) and a piece ending in a token cut short (what Restorer._tail() decides
- * after one bisect). Every other piece that may hold a token, and the hold-back of a word ending not seen before,
- * go back to Python (_Hold._push_ascii, Restorer._tail), where the decisions about tokens are made.
+ * write them as attributes), and HoldBase.feed_ascii(chunk) is _feed_ascii(hold, chunk), plus what Python does for
+ * the usual pieces that it hands on: a piece whose one long run is exactly a token of the map (what
+ * Restorer._prefix() and _Hold._book() do, the token written over as stream._fill() writes it), a piece ending in
+ * a token cut short (what Restorer._tail() decides after one bisect), and a piece of UTF-8 text that holds no token
+ * (what _Hold.push() does with a str). Every other piece that may hold a token, and the hold-back of a word ending
+ * not seen before, go back to Python (_Hold._push_ascii and _push_text, Restorer._tail), where the decisions about
+ * tokens are made.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -30,13 +32,13 @@ typedef struct {
     Py_ssize_t end;      /* Pieces.end */
     PyObject *tail;      /* Pieces.tail: a callable */
     PyObject *originals; /* Pieces.originals: the map, token -> original */
-    PyObject *fills;     /* stream._FILLS: token -> what the report's log holds in its place, (str, bytes) */
     PyObject *keys;      /* Pieces.keys: every key of the map, lower-case, sorted (a list) */
     Py_ssize_t longest;  /* Pieces.longest: the length of the longest token */
 } HoldBase;
 
 static PyObject *str_push_ascii;  /* "_push_ascii" */
 static PyObject *str_scan;        /* "_scan" */
+static PyObject *str_push_text;   /* "_push_text" */
 static PyObject *str_empty;       /* "" */
 static PyObject *str_restored;    /* "restored" */
 
@@ -53,7 +55,6 @@ HoldBase_traverse(HoldBase *self, visitproc visit, void *arg)
     Py_VISIT(self->ends);
     Py_VISIT(self->tail);
     Py_VISIT(self->originals);
-    Py_VISIT(self->fills);
     Py_VISIT(self->keys);
     return 0;
 }
@@ -70,7 +71,6 @@ HoldBase_clear(HoldBase *self)
     Py_CLEAR(self->ends);
     Py_CLEAR(self->tail);
     Py_CLEAR(self->originals);
-    Py_CLEAR(self->fills);
     Py_CLEAR(self->keys);
     return 0;
 }
@@ -224,10 +224,10 @@ hold_back(HoldBase *self, PyObject *data, const unsigned char *d, Py_ssize_t n, 
     return keep;
 }
 
-/* Account for `done`, the input restored (a new reference, stolen): the report's log and offset, or the last
- * input restored. */
+/* Account for `done`, the input restored (`chars` characters, as UTF-8 bytes; a new reference, stolen): the report's
+ * log and offset, or the last input restored. */
 static int
-restored(HoldBase *self, PyObject *done)
+restored(HoldBase *self, PyObject *done, Py_ssize_t chars)
 {
     if (self->events == Py_None) {
         Py_XSETREF(self->before, done);
@@ -238,13 +238,12 @@ restored(HoldBase *self, PyObject *done)
         PyErr_SetString(PyExc_TypeError, "the hold's log is not a list");
         return -1;
     }
-    Py_ssize_t size = PyBytes_GET_SIZE(done);
     int rc = PyList_Append(self->log, done);
     Py_DECREF(done);
     if (rc < 0) {
         return -1;
     }
-    self->offset += size;
+    self->offset += chars;
     if (self->offset >= self->due) {
         PyObject *args[2] = {(PyObject *)self, Py_False};
         PyObject *r = PyObject_VectorcallMethod(str_scan, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
@@ -256,9 +255,24 @@ restored(HoldBase *self, PyObject *done)
     return 0;
 }
 
-/* The piece d[:n] holds one run of `need` or more "x" (through the run map), d[p:e], before the cut, and none
- * after it: when that run is, whole, a token of the map, restore the piece (what Restorer._prefix() and
- * _Hold._book() do for the usual piece). Py_NotImplemented (a new reference): any other piece, left to Python. */
+/* How stream._fill() writes a token's first or last character over (stream._EDGES): a bracket stays, an ASCII
+ * letter or digit reads "z"; 0 for any other character (a token that cannot be written over so). */
+static char
+edge(unsigned char c)
+{
+    if (c == '<' || c == '>' || c == '[' || c == ']' || c == '{' || c == '}') {
+        return (char)c;
+    }
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+        return 'z';
+    }
+    return 0;
+}
+
+/* The piece d[:n] holds a run of `need` or more "x" (through the run map) that starts at p, before the cut: when
+ * that run, d[p:e], ends before the cut, is the piece's only such run and is, whole, a token of the map, restore the
+ * piece (what Restorer._prefix() and _Hold._book() do for the usual piece). Py_NotImplemented (a new reference):
+ * any other piece, left to Python. */
 static PyObject *
 restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsigned char *table, Py_ssize_t need,
               Py_ssize_t p, Py_ssize_t cut)
@@ -281,7 +295,7 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
     }
     int report = self->events != Py_None;
     if (self->originals == NULL || !PyDict_CheckExact(self->originals) ||
-        (report && (self->fills == NULL || !PyDict_CheckExact(self->fills) || !PyList_CheckExact(self->events)))) {
+        (report && !PyList_CheckExact(self->events))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     PyObject *token = PyUnicode_DecodeASCII((const char *)d + p, e - p, NULL);
@@ -301,17 +315,10 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
         PyErr_Clear(); /* an original holding a lone surrogate: Python's _encode() */
         goto python;
     }
-    const char *fill = NULL;
-    if (report) {
-        PyObject *fills = PyDict_GetItemWithError(self->fills, token); /* (str, bytes), borrowed */
-        if (fills == NULL || !PyTuple_CheckExact(fills) || PyTuple_GET_SIZE(fills) != 2) {
-            goto python;
-        }
-        PyObject *b = PyTuple_GET_ITEM(fills, 1);
-        if (!PyBytes_CheckExact(b) || PyBytes_GET_SIZE(b) != e - p) {
-            goto python;
-        }
-        fill = PyBytes_AS_STRING(b);
+    /* with a report, the token is written over in the log (what stream._fill() gives, as bytes) */
+    char first = 0, last = 0;
+    if (report && !(e - p >= 3 && (first = edge(d[p])) && (last = edge(d[e - 1])))) {
+        goto python; /* (a token of another shape: _Hold._book() keeps it aside) */
     }
     /* nothing can fail back to Python from here on: the state changes */
     Py_ssize_t size = PyBytes_GET_SIZE(encoded);
@@ -338,7 +345,9 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
         }
         char *l = PyBytes_AS_STRING(log);
         memcpy(l, d, p);
-        memcpy(l + p, fill, e - p);
+        l[p] = first;
+        memset(l + p + 1, 'z', e - p - 2);
+        l[e - 1] = last;
         memcpy(l + e, d + e, cut - e);
         done = log;
         log = NULL;
@@ -351,7 +360,7 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
     }
     Py_XSETREF(self->text, rest);
     rest = NULL;
-    if (restored(self, done) < 0) {
+    if (restored(self, done, PyBytes_GET_SIZE(done)) < 0) {
         goto error;
     }
     Py_DECREF(token);
@@ -375,6 +384,145 @@ error:
     return NULL;
 }
 
+/* The piece data (held text and chunk, UTF-8 that is not all ASCII; a new reference, stolen) decoded and restored
+ * as _Hold.push() restores a str: None when it is no valid, complete UTF-8 (the caller's general path decodes it,
+ * keeping an incomplete character for the next chunk), and the piece that may hold a token handed to
+ * _Hold._push_text(). `held`: whether text was held before. */
+static PyObject *
+feed_text(HoldBase *self, PyObject *data, int held, const unsigned char *table, Py_ssize_t need)
+{
+    const char *d = PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    PyObject *text = PyUnicode_DecodeUTF8(d, n, NULL);
+    if (text == NULL) {
+        Py_DECREF(data);
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *u = PyUnicode_DATA(text);
+#define MAPPED(i) (PyUnicode_READ(kind, u, (i)) < 128 ? table[PyUnicode_READ(kind, u, (i))] : 'x')
+    /* a run of `need` "x" (every character that is not ASCII reads "x", as "?" does through the run map) */
+    int token = need == 0;
+    Py_ssize_t cur = 0;
+    for (Py_ssize_t i = 0; i < size && !token; i++) {
+        if (MAPPED(i) != 'x') {
+            cur = 0;
+        }
+        else if (++cur >= need) {
+            token = 1;
+        }
+    }
+    PyObject *mapped = NULL;
+    PyObject *out = NULL;
+    Py_ssize_t keep = 0;
+    if (!token && MAPPED(size - 1) != ' ') {
+        Py_ssize_t e = self->end < size ? self->end : size;
+        PyObject *key = PyUnicode_Substring(text, size - e, size);
+        if (key == NULL) {
+            goto error;
+        }
+        PyObject *known = PyDict_GetItemWithError(self->ends, key); /* borrowed */
+        Py_DECREF(key);
+        if (known != NULL) {
+            Py_INCREF(known);
+        }
+        else if (PyErr_Occurred()) {
+            goto error;
+        }
+        else {
+            mapped = PyUnicode_New(size, 127);
+            if (mapped == NULL) {
+                goto error;
+            }
+            Py_UCS1 *m = PyUnicode_1BYTE_DATA(mapped);
+            for (Py_ssize_t i = 0; i < size; i++) {
+                m[i] = MAPPED(i);
+            }
+            PyObject *args[2] = {text, mapped};
+            known = PyObject_Vectorcall(self->tail, args, 2, NULL);
+            Py_CLEAR(mapped);
+            if (known == NULL) {
+                goto error;
+            }
+        }
+        keep = PyLong_AsSsize_t(known);
+        Py_DECREF(known);
+        if (keep == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        if (keep < 0 || keep > size) {
+            PyErr_SetString(PyExc_ValueError, "a hold-back longer than the piece");
+            goto error;
+        }
+    }
+    if (token) {
+        mapped = PyUnicode_New(size, 127);
+        if (mapped == NULL) {
+            goto error;
+        }
+        Py_UCS1 *m = PyUnicode_1BYTE_DATA(mapped);
+        for (Py_ssize_t i = 0; i < size; i++) {
+            m[i] = MAPPED(i);
+        }
+        PyObject *args[3] = {(PyObject *)self, text, mapped};
+        out = PyObject_VectorcallMethod(str_push_text, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_DECREF(mapped);
+        Py_DECREF(text);
+        Py_DECREF(data);
+        return out;
+    }
+#undef MAPPED
+    if (keep == size) {
+        Py_XSETREF(self->text, text);
+        Py_DECREF(data);
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    if (keep) {
+        PyObject *rest = PyUnicode_Substring(text, size - keep, size);
+        if (rest == NULL) {
+            goto error;
+        }
+        Py_XSETREF(self->text, rest);
+        /* the bytes of the characters restored: back over `keep` characters from the end (UTF-8 continuation bytes) */
+        Py_ssize_t pos = n;
+        for (Py_ssize_t k = 0; k < keep; k++) {
+            do {
+                pos--;
+            } while (pos > 0 && ((unsigned char)d[pos] & 0xC0) == 0x80);
+        }
+        out = PyBytes_FromStringAndSize(d, pos);
+        Py_DECREF(data);
+        if (out == NULL) {
+            Py_DECREF(text);
+            return NULL;
+        }
+    }
+    else {
+        if (held) {
+            Py_XSETREF(self->text, Py_NewRef(str_empty));
+        }
+        out = data;
+    }
+    Py_DECREF(text);
+    /* the log keeps the input restored as its UTF-8 bytes (stream._joined() decodes the batch) */
+    Py_INCREF(out);
+    if (restored(self, out, size - keep) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+error:
+    Py_XDECREF(mapped);
+    Py_DECREF(text);
+    Py_DECREF(data);
+    return NULL;
+}
+
 /* feed_ascii(chunk: bytes) -> bytes | None: _feed_ascii() in anonymizer/stream.py, and the usual piece that holds
  * a token restored here too (restore_token). */
 static PyObject *
@@ -395,22 +543,37 @@ HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
     if (size == 0) {
         Py_RETURN_NONE;
     }
+    int ascii = 1;
     for (Py_ssize_t i = 0; i < size; i++) {
         if (c[i] & 0x80) {
-            Py_RETURN_NONE;
+            ascii = 0;
+            break;
         }
     }
+    /* the held text as bytes (UTF-8): ASCII bytes, or a str */
     PyObject *held = self->text;
     Py_ssize_t held_size;
-    int held_is_str = PyUnicode_Check(held);
-    if (held_is_str) {
-        held_size = PyUnicode_GET_LENGTH(held);
-        if (held_size && !PyUnicode_IS_ASCII(held)) {
-            Py_RETURN_NONE;
+    const char *held_bytes;
+    if (PyUnicode_Check(held)) {
+        if (PyUnicode_IS_ASCII(held)) {
+            held_size = PyUnicode_GET_LENGTH(held);
+            held_bytes = (const char *)PyUnicode_1BYTE_DATA(held);
+        }
+        else {
+            ascii = 0;
+            held_bytes = PyUnicode_AsUTF8AndSize(held, &held_size);
+            if (held_bytes == NULL) { /* (lone surrogates: the escaped bytes of invalid input) */
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                    return NULL;
+                }
+                PyErr_Clear();
+                Py_RETURN_NONE;
+            }
         }
     }
     else if (PyBytes_Check(held)) {
         held_size = PyBytes_GET_SIZE(held);
+        held_bytes = PyBytes_AS_STRING(held);
     }
     else {
         PyErr_SetString(PyExc_TypeError, "the held text is neither str nor bytes");
@@ -423,16 +586,19 @@ HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
             return NULL;
         }
         char *buf = PyBytes_AS_STRING(data);
-        memcpy(buf, held_is_str ? (const char *)PyUnicode_1BYTE_DATA(held) : PyBytes_AS_STRING(held), held_size);
+        memcpy(buf, held_bytes, held_size);
         memcpy(buf + held_size, c, size);
     }
     else {
         data = Py_NewRef(chunk);
     }
     const unsigned char *table = (const unsigned char *)PyBytes_AS_STRING(self->run_map);
+    Py_ssize_t need = PyUnicode_GET_LENGTH(self->run);
+    if (!ascii) {
+        return feed_text(self, data, held_size > 0, table, need);
+    }
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
-    Py_ssize_t need = PyUnicode_GET_LENGTH(self->run);
     /* where the first run of `need` "x" starts, if any: the piece may hold a token there */
     Py_ssize_t p = need ? -1 : 0;
     Py_ssize_t cur = 0;
@@ -489,7 +655,7 @@ HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
         Py_XSETREF(self->text, Py_NewRef(str_empty));
     }
     Py_INCREF(data);
-    if (restored(self, data) < 0) {
+    if (restored(self, data, PyBytes_GET_SIZE(data)) < 0) {
         Py_DECREF(data);
         return NULL;
     }
@@ -516,7 +682,6 @@ static PyMemberDef HoldBase_members[] = {
     {"_end", T_PYSSIZET, offsetof(HoldBase, end), 0, NULL},
     {"_tail", T_OBJECT_EX, offsetof(HoldBase, tail), 0, NULL},
     {"_originals", T_OBJECT_EX, offsetof(HoldBase, originals), 0, NULL},
-    {"_fills", T_OBJECT_EX, offsetof(HoldBase, fills), 0, NULL},
     {"_keys", T_OBJECT_EX, offsetof(HoldBase, keys), 0, NULL},
     {"_longest", T_PYSSIZET, offsetof(HoldBase, longest), 0, NULL},
     {NULL, 0, 0, 0, NULL},
@@ -546,10 +711,12 @@ speedups_exec(PyObject *module)
     if (str_push_ascii == NULL) {  /* (once per process: a module may be executed again) */
         str_push_ascii = PyUnicode_InternFromString("_push_ascii");
         str_scan = PyUnicode_InternFromString("_scan");
+        str_push_text = PyUnicode_InternFromString("_push_text");
         str_empty = PyUnicode_FromStringAndSize("", 0);
         str_restored = PyUnicode_InternFromString("restored");
     }
-    if (str_push_ascii == NULL || str_scan == NULL || str_empty == NULL || str_restored == NULL) {
+    if (str_push_ascii == NULL || str_scan == NULL || str_push_text == NULL || str_empty == NULL ||
+        str_restored == NULL) {
         return -1;
     }
     PyObject *type = PyType_FromModuleAndSpec(module, &HoldBase_spec, NULL);

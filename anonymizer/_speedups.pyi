@@ -6,7 +6,7 @@ from .restore import RawEvent
 class HoldBase:
     text: str | bytes
     _before: str | bytes
-    _log: list[str | bytes]
+    _log: list[bytes]
     _events: list[RawEvent] | None
     offset: int
     _due: int
@@ -16,7 +16,6 @@ class HoldBase:
     _end: int
     _tail: Callable[[str | bytes, str], int]
     _originals: Mapping[str, str]
-    _fills: dict[str, tuple[str, bytes]]
     _keys: list[str]
     _longest: int
     def feed_ascii(self, chunk: bytes, /) -> bytes | None: ...

@@ -134,17 +134,21 @@ def _fill(token: str) -> tuple[str, bytes] | None:
     return fill, fill.encode()
 
 
-def _joined(pieces: list[str | bytes]) -> str:
-    """Pieces of input text as one string: ASCII pieces may be kept as bytes (the text stream keeps all of them
-    so), others as str."""
-    try:
-        return b"".join(pieces).decode()  # type: ignore[arg-type]  # (a str among them: TypeError)
-    except TypeError:
-        pass
-    try:
-        return "".join(pieces)  # type: ignore[arg-type]
-    except TypeError:
-        return "".join([p if isinstance(p, str) else p.decode() for p in pieces])
+def _last_char(piece: bytes) -> str:
+    """The last character of a piece of input kept as UTF-8 bytes (see _joined())."""
+    last = piece[-1]
+    if last < 0x80:
+        return chr(last)
+    start = len(piece) - 1
+    while start > 0 and piece[start] & 0xC0 == 0x80:  # back to the first byte of the character
+        start -= 1
+    return piece[start:].decode("utf-8", "surrogatepass")
+
+
+def _joined(pieces: list[bytes]) -> str:
+    """Pieces of input text kept as UTF-8 bytes, as one string (a lone surrogate, the escaped byte of input that is
+    no UTF-8, is kept as its three bytes: ``surrogatepass``)."""
+    return b"".join(pieces).decode("utf-8", "surrogatepass")
 
 
 def _loads(data: bytes) -> Any:
@@ -204,7 +208,6 @@ class _PyHoldBase:
         "_end",
         "_ends",
         "_events",
-        "_fills",
         "_keys",
         "_log",
         "_longest",
@@ -251,7 +254,6 @@ class _Hold(_HoldBase):
         self._end = pieces.end
         self._prefix = pieces.prefix
         self._originals = pieces.originals  # (read by the compiled fast path only)
-        self._fills = _FILLS  # (read by the compiled fast path only)
         self._keys = pieces.keys  # (read by the compiled fast path only)
         self._longest = pieces.longest  # (read by the compiled fast path only)
         self._restore = pieces.restore
@@ -259,16 +261,17 @@ class _Hold(_HoldBase):
         self._reset()
 
     def _reset(self) -> None:
-        # held input, not yet restored (bytes: ASCII held by TextStreamRestorer.feed, which reads it as bytes)
+        # held input, not yet restored (bytes: ASCII held by the text stream's fast path, which reads it as bytes)
         self.text: str | bytes = ""
-        # without a report: the last input character restored (for whole-word checks), or the last piece of ASCII
-        # input restored (with a report, the last piece of _log is read instead: see _last())
+        # without a report: the last input character restored (for whole-word checks), or the last piece of input
+        # restored as bytes (with a report, the last piece of _log is read instead: see _last())
         self._before: str | bytes = ""
         self.offset = 0  # input characters restored so far (counted when a report is kept)
-        # With a report, the input restored since the last search for unknown token shapes (bytes: ASCII pieces,
-        # not decoded), after the last _SCAN_KEEP characters searched before (look-behind, and shapes that may be
-        # unfinished). No piece is empty. The search runs on batches of _SCAN_BATCH characters (see _scan()).
-        self._log: list[str | bytes] = []
+        # With a report, the input restored since the last search for unknown token shapes, as UTF-8 (see _joined())
+        # (ASCII input as it came, not decoded), after the last _SCAN_KEEP characters searched before
+        # (look-behind, and shapes that may be unfinished). No piece is empty. The search runs on batches of
+        # _SCAN_BATCH characters (see _scan()).
+        self._log: list[bytes] = []
         self._from = 0  # the offset from which the next search starts, at the latest
         self._due = _SCAN_BATCH  # the offset from which the next search is due
         self._seen = 0  # token shapes that start before this offset are settled
@@ -301,7 +304,7 @@ class _Hold(_HoldBase):
         if self._events is None:
             self._before = text  # (only its last character is read)
             return text
-        self._log.append(text)  # what _book() does, inline
+        self._log.append(text.encode("utf-8", "surrogatepass"))  # what _book() does, inline
         self.offset += len(text)
         if self.offset >= self._due:
             self._scan(False)
@@ -316,14 +319,19 @@ class _Hold(_HoldBase):
         except UnicodeEncodeError:
             return _encode(out)
 
+    def _push_text(self, text: str, mapped: str) -> bytes:
+        """:meth:`_push` of a piece of text, restored as UTF-8 (the compiled fast path's call for a piece that is
+        not ASCII and may hold a token)."""
+        return _encode_out(self._push(text, mapped))
+
     def _push(self, text: str, mapped: str, data: bytes | None = None) -> str:
         """push() of a piece that may hold a token (``mapped``: the piece through the restorer's run map;
         ``data``: the piece as ASCII bytes, when it came so)."""
         events = self._events
         if events is None:
             before = self._before
-            if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
-                before = chr(before[-1])
+            if isinstance(before, bytes):  # the last piece of input, as bytes (see _feed_ascii)
+                before = _last_char(before)
             restored, consumed = self._prefix(text, before, None, 0, False, mapped)
             if consumed:
                 self.text = text[consumed:] if consumed < len(text) else ""
@@ -353,8 +361,8 @@ class _Hold(_HoldBase):
         events = self._events
         if events is None:
             before = self._before
-            if isinstance(before, bytes):  # the last piece of ASCII input (see TextStreamRestorer.feed)
-                before = chr(before[-1])
+            if isinstance(before, bytes):  # the last piece of input, as bytes (see _feed_ascii)
+                before = _last_char(before)
             restored = self._restore(text, before=before) if text else ""
         else:
             known = len(events)
@@ -380,7 +388,7 @@ class _Hold(_HoldBase):
         elif found:
             piece = self._blank(piece, events, known, start)
         if piece:
-            self._log.append(piece)
+            self._log.append(piece.encode("utf-8", "surrogatepass") if isinstance(piece, str) else piece)
         self.offset = start + len(piece)
         if final or self.offset >= self._due:
             self._scan(final)
@@ -414,8 +422,7 @@ class _Hold(_HoldBase):
         log = self._log
         if not log:
             return ""
-        piece = log[-1]
-        return piece[-1] if isinstance(piece, str) else chr(piece[-1])
+        return _last_char(log[-1])
 
     def catch_up(self) -> None:
         """Search what was restored since the last search for unknown token shapes now (the report is read)."""
@@ -452,7 +459,7 @@ class _Hold(_HoldBase):
                 events.append((s, e, "unknown", found))
             self._seen = e
         kept = buf[-_SCAN_KEEP:]
-        log[:] = [kept.encode() if type(log[-1]) is bytes and kept.isascii() else kept] if kept else []
+        log[:] = [kept.encode("utf-8", "surrogatepass")] if kept else []
         # the next search starts before the shape that may go on, or where an unfinished one may start
         self._from = resume if resume >= 0 else max(self._seen, self.offset - _SCAN_BACK)
         self._due = self.offset + _SCAN_BATCH

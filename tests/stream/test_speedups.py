@@ -164,3 +164,27 @@ def test_without_the_extension_the_package_runs_as_pure_python() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+@compiled
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        ["abc Σ".encode(), b"x done"],  # a token of no known shape, its first character not ASCII, held back
+        ["é Σ".encode(), b"x"],
+        ["Zoë Σ".encode(), "x é".encode(), "Σx".encode()],
+        ["İ Σ".encode(), "x\u212a Σ".encode(), b"x"],  # case mappings that change length or leave ASCII
+        ["emoji 😀 <USER_".encode(), b"NAME_1> done"],
+    ],
+)
+def test_compiled_text_pieces_hold_back_whole_characters(chunks: list[bytes]) -> None:
+    """A piece of text that is not ASCII, whose end may start a token, is cut between characters: the bytes sent
+    and the text held back are those of the Python path."""
+    restorer = RESTORERS["mixed"]
+    fast = restorer_for(restorer, "text")
+    slow = pure(restorer)
+    for chunk in chunks:
+        assert fast.feed(chunk) == slow.feed(chunk)
+        assert fast.held == slow.held
+    assert fast.close() == slow.close()
+    assert fast.report == slow.report
