@@ -255,6 +255,17 @@ restored(HoldBase *self, PyObject *done, Py_ssize_t chars)
     return 0;
 }
 
+static int
+is_ascii(const unsigned char *d, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (d[i] & 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* How stream._fill() writes a token's first or last character over (stream._EDGES): a bracket stays, an ASCII
  * letter or digit reads "z"; 0 for any other character (a token that cannot be written over so). */
 static char
@@ -269,13 +280,14 @@ edge(unsigned char c)
     return 0;
 }
 
-/* The piece d[:n] holds a run of `need` or more "x" (through the run map) that starts at p, before the cut: when
- * that run, d[p:e], ends before the cut, is the piece's only such run and is, whole, a token of the map, restore the
- * piece (what Restorer._prefix() and _Hold._book() do for the usual piece). Py_NotImplemented (a new reference):
- * any other piece, left to Python. */
+/* The piece d[:n] (UTF-8) holds a run of `need` or more "x" (through the run map) that starts at byte p, before the
+ * cut (byte `cut`): when that run, d[p:e], ends before the cut, is the piece's only such run and is, whole, an ASCII
+ * token of the map, restore the piece (what Restorer._prefix() and _Hold._book() do for the usual piece).
+ * `p_chars`, `cut_chars`: the same places in characters (the report counts characters). Py_NotImplemented (a new
+ * reference): any other piece, left to Python. */
 static PyObject *
 restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsigned char *table, Py_ssize_t need,
-              Py_ssize_t p, Py_ssize_t cut)
+              Py_ssize_t p, Py_ssize_t cut, Py_ssize_t p_chars, Py_ssize_t cut_chars)
 {
     Py_ssize_t e = p + need;
     while (e < n && table[d[e]] == 'x') {
@@ -290,6 +302,11 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
             cur = 0;
         }
         else if (++cur >= need) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    for (Py_ssize_t i = p; i < e; i++) {
+        if (d[i] & 0x80) {
             Py_RETURN_NOTIMPLEMENTED;
         }
     }
@@ -330,12 +347,21 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
     memcpy(out, d, p);
     memcpy(out + p, PyBytes_AS_STRING(encoded), size);
     memcpy(out + p + size, d + e, cut - e);
-    rest = cut < n ? PyBytes_FromStringAndSize((const char *)d + cut, n - cut) : Py_NewRef(str_empty);
+    if (cut == n) {
+        rest = Py_NewRef(str_empty);
+    }
+    else if (is_ascii(d + cut, n - cut)) {
+        rest = PyBytes_FromStringAndSize((const char *)d + cut, n - cut);
+    }
+    else { /* text held is counted in characters: a str */
+        rest = PyUnicode_DecodeUTF8((const char *)d + cut, n - cut, NULL);
+    }
     if (rest == NULL) {
         goto error;
     }
     if (report) {
-        event = Py_BuildValue("(nnOO)", p + self->offset, e + self->offset, str_restored, token);
+        Py_ssize_t at = p_chars + self->offset;
+        event = Py_BuildValue("(nnOO)", at, at + (e - p), str_restored, token);
         if (event == NULL || PyList_Append(self->events, event) < 0) {
             goto error;
         }
@@ -352,15 +378,19 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
         done = log;
         log = NULL;
     }
-    else {
-        done = PyBytes_FromStringAndSize((const char *)d + cut - 1, 1); /* (only the last character is read) */
+    else { /* the last character restored (only it is read) */
+        Py_ssize_t last = cut - 1;
+        while (last > 0 && (d[last] & 0xC0) == 0x80) {
+            last--;
+        }
+        done = PyBytes_FromStringAndSize((const char *)d + last, cut - last);
         if (done == NULL) {
             goto error;
         }
     }
     Py_XSETREF(self->text, rest);
     rest = NULL;
-    if (restored(self, done, PyBytes_GET_SIZE(done)) < 0) {
+    if (restored(self, done, cut_chars) < 0) {
         goto error;
     }
     Py_DECREF(token);
@@ -406,21 +436,22 @@ feed_text(HoldBase *self, PyObject *data, int held, const unsigned char *table, 
     int kind = PyUnicode_KIND(text);
     const void *u = PyUnicode_DATA(text);
 #define MAPPED(i) (PyUnicode_READ(kind, u, (i)) < 128 ? table[PyUnicode_READ(kind, u, (i))] : 'x')
-    /* a run of `need` "x" (every character that is not ASCII reads "x", as "?" does through the run map) */
-    int token = need == 0;
+    /* where the first run of `need` "x" starts, if any (every character that is not ASCII reads "x", as "?" does
+     * through the run map): the piece may hold a token there */
+    Py_ssize_t p = need ? -1 : 0;
     Py_ssize_t cur = 0;
-    for (Py_ssize_t i = 0; i < size && !token; i++) {
+    for (Py_ssize_t i = 0; i < size && p < 0; i++) {
         if (MAPPED(i) != 'x') {
             cur = 0;
         }
         else if (++cur >= need) {
-            token = 1;
+            p = i + 1 - need;
         }
     }
     PyObject *mapped = NULL;
     PyObject *out = NULL;
     Py_ssize_t keep = 0;
-    if (!token && MAPPED(size - 1) != ' ') {
+    if (need && MAPPED(size - 1) != ' ') {
         Py_ssize_t e = self->end < size ? self->end : size;
         PyObject *key = PyUnicode_Substring(text, size - e, size);
         if (key == NULL) {
@@ -460,7 +491,30 @@ feed_text(HoldBase *self, PyObject *data, int held, const unsigned char *table, 
             goto error;
         }
     }
-    if (token) {
+    if (p >= 0 && (!need || p < size - keep)) { /* a token may start before the cut */
+        if (need) {
+            /* the places in bytes: the start of the run, and the cut */
+            Py_ssize_t pb = 0, cutb = n, chars = 0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                if ((d[i] & 0xC0) != 0x80) {
+                    if (chars == p) {
+                        pb = i;
+                    }
+                    if (chars == size - keep) {
+                        cutb = i;
+                        break;
+                    }
+                    chars++;
+                }
+            }
+            out = restore_token(self, (const unsigned char *)d, n, table, need, pb, cutb, p, size - keep);
+            if (out != Py_NotImplemented) {
+                Py_DECREF(text);
+                Py_DECREF(data);
+                return out;
+            }
+            Py_DECREF(out);
+        }
         mapped = PyUnicode_New(size, 127);
         if (mapped == NULL) {
             goto error;
@@ -619,7 +673,8 @@ HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
         }
     }
     if (p >= 0 && (!need || p < n - keep)) { /* a token may start before the cut */
-        PyObject *out = need ? restore_token(self, d, n, table, need, p, n - keep) : Py_NewRef(Py_NotImplemented);
+        PyObject *out = need ? restore_token(self, d, n, table, need, p, n - keep, p, n - keep)
+                             : Py_NewRef(Py_NotImplemented);
         if (out != Py_NotImplemented) {
             Py_DECREF(data);
             return out;
