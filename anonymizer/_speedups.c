@@ -2,11 +2,11 @@
  * anonymizer._speedups: the per-chunk fast path of the text stream restorer, compiled.
  *
  * Optional. The package builds it when a C compiler is there (see hatch_build.py) and works without it:
- * anonymizer/stream.py holds the same fast path in Python (_feed_ascii), which is the reference, and the tests
+ * anonymizer/stream.py holds the same fast path in Python (_feed_bytes), which is the reference, and the tests
  * compare the two feed by feed (tests/stream/test_speedups.py).
  *
  * HoldBase is the base of anonymizer.stream._Hold: its fields are the hold's state (the Python methods read and
- * write them as attributes), and HoldBase.feed_ascii(chunk) is _feed_ascii(hold, chunk), plus what Python does for
+ * write them as attributes), and HoldBase.feed_bytes(chunk) is _feed_bytes(hold, chunk), plus what Python does for
  * the usual pieces that it hands on: a piece whose one long run is exactly a token of the map (what
  * Restorer._prefix() and _Hold._book() do, the token written over as stream._fill() writes it), a piece ending in
  * a token cut short (what Restorer._tail() decides after one bisect), and a piece of UTF-8 text that holds no token
@@ -577,19 +577,19 @@ error:
     return NULL;
 }
 
-/* feed_ascii(chunk: bytes) -> bytes | None: _feed_ascii() in anonymizer/stream.py, and the usual piece that holds
- * a token restored here too (restore_token). */
+/* feed_bytes(chunk: bytes) -> bytes | None: _feed_bytes() in anonymizer/stream.py, and the usual piece that holds
+ * a token restored here too (restore_token), and a piece of UTF-8 text that is not ASCII (feed_text). */
 static PyObject *
-HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
+HoldBase_feed_bytes(HoldBase *self, PyObject *chunk)
 {
     if (!PyBytes_CheckExact(chunk)) {
-        PyErr_SetString(PyExc_TypeError, "feed_ascii() takes bytes");
+        PyErr_SetString(PyExc_TypeError, "feed_bytes() takes bytes");
         return NULL;
     }
     if (self->text == NULL || self->run_map == NULL || self->run == NULL || self->ends == NULL ||
         self->tail == NULL || self->events == NULL || !PyBytes_CheckExact(self->run_map) ||
         PyBytes_GET_SIZE(self->run_map) != 256 || !PyUnicode_Check(self->run) || !PyDict_CheckExact(self->ends)) {
-        PyErr_SetString(PyExc_TypeError, "feed_ascii() on a hold that is not set up");
+        PyErr_SetString(PyExc_TypeError, "feed_bytes() on a hold that is not set up");
         return NULL;
     }
     Py_ssize_t size = PyBytes_GET_SIZE(chunk);
@@ -718,9 +718,10 @@ HoldBase_feed_ascii(HoldBase *self, PyObject *chunk)
 }
 
 static PyMethodDef HoldBase_methods[] = {
-    {"feed_ascii", (PyCFunction)HoldBase_feed_ascii, METH_O,
-     "feed_ascii(chunk, /)\n--\n\nThe text stream's fast path for a chunk of bytes: None when it is empty or not "
-     "ASCII, or the held text is not ASCII (the caller takes the general path)."},
+    {"feed_bytes", (PyCFunction)HoldBase_feed_bytes, METH_O,
+     "feed_bytes(chunk, /)\n--\n\nThe text stream's fast path for a chunk of bytes: the restored bytes that are "
+     "final, or None when the chunk is empty, or it and the held text are no complete, valid UTF-8 (the caller takes "
+     "the general path)."},
     {NULL, NULL, 0, NULL},
 };
 

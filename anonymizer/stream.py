@@ -57,7 +57,7 @@ restored, altered and ambiguous tokens are those a whole-text
 token-shaped strings (up to about 90 characters) that overlap no token of the map.
 
 The text stream's per-chunk fast path runs compiled (``anonymizer._speedups``, built at install when there is a C
-compiler; :data:`SPEEDUPS` says whether it was) or in Python (:func:`_feed_ascii`, the reference): the same
+compiler; :data:`SPEEDUPS` says whether it was) or in Python (:func:`_feed_bytes`, the reference): the same
 output, held text and report, feed by feed.
 """
 
@@ -199,7 +199,7 @@ def _encode_char(c: str) -> bytes:
 
 
 class _PyHoldBase:
-    """The fields of a hold that its fast path (:func:`_feed_ascii`) reads and writes: the base of :class:`_Hold`
+    """The fields of a hold that its fast path (:func:`_feed_bytes`) reads and writes: the base of :class:`_Hold`
     when the compiled ``anonymizer._speedups.HoldBase`` (the same fields, and the same fast path) is not there."""
 
     __slots__ = (
@@ -330,7 +330,7 @@ class _Hold(_HoldBase):
         events = self._events
         if events is None:
             before = self._before
-            if isinstance(before, bytes):  # the last piece of input, as bytes (see _feed_ascii)
+            if isinstance(before, bytes):  # the last piece of input, as bytes (see _feed_bytes)
                 before = _last_char(before)
             restored, consumed = self._prefix(text, before, None, 0, False, mapped)
             if consumed:
@@ -361,7 +361,7 @@ class _Hold(_HoldBase):
         events = self._events
         if events is None:
             before = self._before
-            if isinstance(before, bytes):  # the last piece of input, as bytes (see _feed_ascii)
+            if isinstance(before, bytes):  # the last piece of input, as bytes (see _feed_bytes)
                 before = _last_char(before)
             restored = self._restore(text, before=before) if text else ""
         else:
@@ -468,15 +468,16 @@ class _Hold(_HoldBase):
             spans[:] = [sp for sp in spans if sp[1] > edge]
 
 
-def _feed_ascii(h: _Hold, chunk: bytes) -> bytes | None:
+def _feed_bytes(h: _Hold, chunk: bytes) -> bytes | None:
     """The text stream's fast path: restore a chunk of ASCII bytes (``None``: the chunk is empty or not ASCII, or
     the held text is not ASCII: the caller takes the general path).
 
     The usual chunk holds no token: it is restored as bytes, without decoding nor encoding, by what
     _Hold.push() does (see Pieces); a piece that may hold a token goes to _Hold._push_ascii(). This is the
-    reference for ``anonymizer._speedups.HoldBase.feed_ascii``, which does the same compiled, and also restores the
-    usual piece that holds one token, and holds back a token cut short, itself (as Restorer._prefix() and _tail()
-    decide for them); the tests compare the two feed by feed.
+    reference for ``anonymizer._speedups.HoldBase.feed_bytes``, which does the same compiled, and does itself what
+    the Python code does for the usual pieces this hands on: a piece that holds one token, one that ends in a token
+    cut short (as Restorer._prefix() and _tail() decide for them) and a piece of UTF-8 text that is not ASCII (as
+    _Hold.push() restores it); the tests compare the two feed by feed.
     """
     if not chunk or not chunk.isascii():
         return None
@@ -642,10 +643,10 @@ class TextStreamRestorer(StreamRestorer):
         self._text = self._hold("text")
         self._undecoded = b""  # the bytes of an incomplete UTF-8 character at the end of the last chunk
         self._slow = False  # whether feed() must take _feed_other(): closed, or _undecoded holds bytes
-        # the fast path for a chunk of ASCII bytes: compiled, or _feed_ascii() (bound once: a call costs as much
+        # the fast path for a chunk of ASCII bytes: compiled, or _feed_bytes() (bound once: a call costs as much
         # as the rest of it)
         self._fast: Callable[[bytes], bytes | None] = (
-            self._text.feed_ascii if SPEEDUPS else MethodType(_feed_ascii, self._text)
+            self._text.feed_bytes if SPEEDUPS else MethodType(_feed_bytes, self._text)
         )
 
     def feed(self, chunk: bytes, /) -> bytes:

@@ -1,6 +1,6 @@
 """The compiled fast path of the text stream (``anonymizer._speedups``) against its Python reference.
 
-Every feed of the compiled path must give what ``stream._feed_ascii`` (the Python fast path, which the package runs
+Every feed of the compiled path must give what ``stream._feed_bytes`` (the Python fast path, which the package runs
 when the extension was not built) gives: the same bytes out, the same text held back, the same report.
 """
 
@@ -29,7 +29,7 @@ def pure(restorer: Restorer, *, report: bool = True) -> TextStreamRestorer:
     """A text stream restorer on the Python fast path, whatever the package runs."""
     s = restorer_for(restorer, "text", report=report)
     assert isinstance(s, TextStreamRestorer)
-    s._fast = MethodType(stream._feed_ascii, s._text)
+    s._fast = MethodType(stream._feed_bytes, s._text)
     return s
 
 
@@ -140,14 +140,14 @@ def test_compiled_hold_rejects_what_it_cannot_read() -> None:
     from anonymizer._speedups import HoldBase
 
     with pytest.raises(TypeError, match="not set up"):
-        HoldBase().feed_ascii(b"abc")
+        HoldBase().feed_bytes(b"abc")
     s = restorer_for(RESTORERS["uuid"], "text")
     assert isinstance(s, TextStreamRestorer)
     with pytest.raises(TypeError, match="takes bytes"):
-        s._text.feed_ascii("abc")  # type: ignore[arg-type]
+        s._text.feed_bytes("abc")  # type: ignore[arg-type]
     s._text.text = 3  # type: ignore[assignment]
     with pytest.raises(TypeError, match="neither str nor bytes"):
-        s._text.feed_ascii(b"abc")
+        s._text.feed_bytes(b"abc")
 
 
 def test_without_the_extension_the_package_runs_as_pure_python() -> None:
