@@ -34,6 +34,8 @@ typedef struct {
     PyObject *originals; /* Pieces.originals: the map, token -> original */
     PyObject *keys;      /* Pieces.keys: every key of the map, lower-case, sorted (a list) */
     Py_ssize_t longest;  /* Pieces.longest: the length of the longest token */
+    PyObject *memo;      /* Pieces.memo: hold-backs of word endings (a dict) */
+    Py_ssize_t memo_run; /* Pieces.memo_run: the longest run memo knows */
 } HoldBase;
 
 static PyObject *str_push_ascii;  /* "_push_ascii" */
@@ -56,6 +58,7 @@ HoldBase_traverse(HoldBase *self, visitproc visit, void *arg)
     Py_VISIT(self->tail);
     Py_VISIT(self->originals);
     Py_VISIT(self->keys);
+    Py_VISIT(self->memo);
     return 0;
 }
 
@@ -72,6 +75,7 @@ HoldBase_clear(HoldBase *self)
     Py_CLEAR(self->tail);
     Py_CLEAR(self->originals);
     Py_CLEAR(self->keys);
+    Py_CLEAR(self->memo);
     return 0;
 }
 
@@ -100,18 +104,14 @@ mapped_str(const unsigned char *data, Py_ssize_t n, const unsigned char *table)
     return mapped;
 }
 
-/* The hold-back of a piece that ends in a token cut short: a trailing run of "x" (through the run map) shorter
- * than the longest token less one that is, whole and lower-cased, a proper prefix of a key, is held (with a
- * bracket before it), as Restorer._tail() decides after one bisect of the keys. 0: another piece, left to
- * Restorer._tail(); -1: an error. */
+/* The hold-back of a piece that ends in a token cut short: a trailing run of "x" (through the run map; `run`
+ * characters, at least Pieces.end and fewer than the longest token less one) that is, whole and lower-cased, a
+ * proper prefix of a key, is held (with a bracket before it), as Restorer._tail() decides after one bisect of the
+ * keys. 0: another piece; -1: an error. */
 static Py_ssize_t
-cut_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsigned char *table)
+cut_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t run)
 {
-    Py_ssize_t run = 0;
-    while (run < n && table[d[n - 1 - run]] == 'x') {
-        run++;
-    }
-    if (run == 0 || run >= self->longest - 1 || self->keys == NULL || !PyList_CheckExact(self->keys)) {
+    if (run < self->end || run >= self->longest - 1 || self->keys == NULL || !PyList_CheckExact(self->keys)) {
         return 0;
     }
     PyObject *low = PyUnicode_New(run, 127);
@@ -191,14 +191,34 @@ hold_back(HoldBase *self, PyObject *data, const unsigned char *d, Py_ssize_t n, 
     PyObject *known = PyDict_GetItemWithError(self->ends, key); /* borrowed */
     Py_DECREF(key);
     Py_ssize_t keep;
+    if (known == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        Py_ssize_t run = 0; /* the trailing run of "x" */
+        while (run < n && table[d[n - 1 - run]] == 'x') {
+            run++;
+        }
+        /* a word ending seen before: Restorer._memo, by the run and the character before it (the same hold-back as
+         * the bisect below gives, when both know it: tried first, the usual case costs no bisect) */
+        if (run && run <= self->memo_run && self->memo != NULL && PyDict_CheckExact(self->memo)) {
+            PyObject *window = run < n ? PyBytes_FromStringAndSize((const char *)d + n - run - 1, run + 1)
+                                       : Py_NewRef(data);
+            if (window == NULL) {
+                return -1;
+            }
+            known = PyDict_GetItemWithError(self->memo, window); /* borrowed */
+            Py_DECREF(window);
+            if (known == NULL && PyErr_Occurred()) {
+                return -1;
+            }
+        }
+        if (known == NULL && (keep = cut_token(self, d, n, run)) != 0) {
+            return keep; /* (or -1: an error) */
+        }
+    }
     if (known != NULL) {
         Py_INCREF(known);
-    }
-    else if (PyErr_Occurred()) {
-        return -1;
-    }
-    else if ((keep = cut_token(self, d, n, table)) != 0) {
-        return keep; /* (or -1: an error) */
     }
     else {
         PyObject *mapped = mapped_str(d, n, table);
@@ -740,6 +760,8 @@ static PyMemberDef HoldBase_members[] = {
     {"_originals", T_OBJECT_EX, offsetof(HoldBase, originals), 0, NULL},
     {"_keys", T_OBJECT_EX, offsetof(HoldBase, keys), 0, NULL},
     {"_longest", T_PYSSIZET, offsetof(HoldBase, longest), 0, NULL},
+    {"_memo", T_OBJECT_EX, offsetof(HoldBase, memo), 0, NULL},
+    {"_memo_run", T_PYSSIZET, offsetof(HoldBase, memo_run), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -18,4 +18,6 @@ class HoldBase:
     _originals: Mapping[str, str]
     _keys: list[str]
     _longest: int
+    _memo: dict[str | bytes, int]
+    _memo_run: int
     def feed_bytes(self, chunk: bytes, /) -> bytes | None: ...

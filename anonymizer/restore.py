@@ -68,11 +68,13 @@ _HEX_RUN = "x" * 32
 _UUID_IN_RUN = re.compile(UUID_PATTERN)
 
 # Hold-back memo (Restorer._memo): windows of a trailing run of at most _MEMO_RUN key characters (word
-# endings such as "the" or "ed") and the character before it; at most _MEMO_SIZE of them per restorer.
-_MEMO_RUN = 4
+# endings such as "the", "ed" or "network" when letters are key characters) and the character before it; at most
+# _MEMO_SIZE of them per restorer.
+_MEMO_RUN = 12
 _MEMO_SIZE = 4096
-# Restorer._ends: the same hold-backs, known by the last _ENDS characters of the piece (which then hold the window)
-_ENDS = _MEMO_RUN + 1
+# Restorer._ends: the hold-backs of runs shorter than _ENDS, known by the last _ENDS characters of the piece (which
+# then hold the window)
+_ENDS = 5
 _HEAD_SIZE = 4  # Restorer._hold() tests the start of a suffix against those of the keys before bisecting
 _NO_KEY, _WHOLE_KEY, _LONGER_KEY = 0, 1, 2  # what Restorer._starts_key() answers
 
@@ -667,14 +669,21 @@ class Restorer:
         of characters that lower into the key alphabet (or are not ASCII) can start a token, and a bracket
         before it may belong to one. The same few word endings come back again and again: the hold-back of an
         ASCII window of at most ``_MEMO_RUN`` such characters and the one before them is memoized (an ASCII
-        window lowers as it does inside a longer text, so its hold-back is the text's). Longer runs (a token
-        cut short, mostly) seldom come back and are not memoized: the whole run is tried as the start of a key
-        first (one bisect), and _hold() searches its shorter suffixes only when it is not.
+        window lowers as it does inside a longer text, so its hold-back is the text's). A run of ``_ENDS`` or more
+        characters is first tried whole as the start of a key (one bisect): a token cut short, mostly, which seldom
+        comes back and is not memoized; _hold() searches its shorter suffixes only when it is not.
         """
         n = len(piece)
         run = n - len(mapped.rstrip("x"))
         if not run:
             return 1 if piece[-1] in _OPENER_ITEMS else 0
+        if _ENDS <= run < self._max_len - 1:  # a longer run: a token cut short, mostly
+            low = piece[-run:].lower()
+            if isinstance(low, bytes):
+                low = low.decode()
+            # (lowered alike in any text) the whole run a proper prefix of a key: the longest suffix _hold() would find
+            if low.isascii() and self._starts_key(low) == _LONGER_KEY:
+                return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
         if run <= _MEMO_RUN:
             window = piece[-run - 1 :]
             held = self._memo.get(window)
@@ -683,16 +692,10 @@ class Restorer:
                 if len(self._memo) < _MEMO_SIZE:
                     self._memo[window] = held
             if held is not None:
-                if n >= _ENDS and len(self._ends) < _MEMO_SIZE:  # (the last _ENDS characters hold the window)
+                # (the last _ENDS characters hold the window)
+                if run < _ENDS and n >= _ENDS and len(self._ends) < _MEMO_SIZE:
                     self._ends[piece[-_ENDS:]] = held
                 return held
-        elif run < self._max_len - 1:  # a longer run: a token cut short, mostly
-            low = piece[-run:].lower()
-            if isinstance(low, bytes):
-                low = low.decode()
-            # (lowered alike in any text) the whole run a proper prefix of a key: the longest suffix _hold() would find
-            if low.isascii() and self._starts_key(low) == _LONGER_KEY:
-                return run + 1 if run < n and piece[-run - 1] in _OPENER_ITEMS else run
         text = piece if isinstance(piece, str) else piece[-self._max_len :].decode()
         return self._hold(text, run)
 
@@ -914,14 +917,31 @@ class Pieces:
     ``ends`` holds those it found for short word endings, by the piece's last ``end`` characters (a dictionary
     lookup costs a fraction of a call; ``tail`` fills it).
     ``restore`` is :meth:`Restorer.restore` (a held tail, once the text has ended). ``originals`` is the map
-    (token to original), ``keys`` every key lower-case and sorted, ``longest`` the longest token's length, all read
-    only, by the compiled fast path (``anonymizer._speedups``): it restores the usual piece, one run that is exactly
-    a token, as ``prefix`` does, and holds a token cut short as ``tail`` does (one bisect of ``keys``).
+    (token to original), ``keys`` every key lower-case and sorted, ``longest`` the longest token's length, ``memo``
+    the hold-backs ``tail`` found for trailing runs of at most ``memo_run`` characters, by the run and the character
+    before it, all read only, by the compiled fast path (``anonymizer._speedups``): it restores the usual piece, one
+    run that is exactly a token, as ``prefix`` does, and holds a token cut short (one bisect of ``keys``) or a word
+    ending seen before (``memo``) as ``tail`` does.
     """
 
-    __slots__ = ("end", "ends", "keys", "longest", "originals", "prefix", "restore", "run", "run_map", "tail")
+    __slots__ = (
+        "end",
+        "ends",
+        "keys",
+        "longest",
+        "memo",
+        "memo_run",
+        "originals",
+        "prefix",
+        "restore",
+        "run",
+        "run_map",
+        "tail",
+    )
 
     def __init__(self, restorer: Restorer) -> None:
+        self.memo: dict[str | bytes, int] = restorer._memo
+        self.memo_run = _MEMO_RUN
         self.originals: Mapping[str, str] = restorer._originals
         self.keys: list[str] = restorer._keys
         self.longest: int = restorer._max_len

@@ -211,6 +211,8 @@ class _PyHoldBase:
         "_keys",
         "_log",
         "_longest",
+        "_memo",
+        "_memo_run",
         "_originals",
         "_run",
         "_run_map",
@@ -256,6 +258,8 @@ class _Hold(_HoldBase):
         self._originals = pieces.originals  # (read by the compiled fast path only)
         self._keys = pieces.keys  # (read by the compiled fast path only)
         self._longest = pieces.longest  # (read by the compiled fast path only)
+        self._memo = pieces.memo  # (read by the compiled fast path only)
+        self._memo_run = pieces.memo_run  # (read by the compiled fast path only)
         self._restore = pieces.restore
         self._events = events  # None: no report kept
         self._reset()
