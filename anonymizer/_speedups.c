@@ -104,6 +104,57 @@ mapped_str(const unsigned char *data, Py_ssize_t n, const unsigned char *table)
     return mapped;
 }
 
+/* text through run_map, as a str: every character that is not ASCII reads "x" (as "?" does through the run map,
+ * after Python's text.encode("ascii", "replace")) */
+static PyObject *
+text_mapped(PyObject *text, const unsigned char *table)
+{
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *u = PyUnicode_DATA(text);
+    PyObject *mapped = PyUnicode_New(size, 127);
+    if (mapped == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *m = PyUnicode_1BYTE_DATA(mapped);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, u, i);
+        m[i] = ch < 128 ? table[ch] : 'x';
+    }
+    return mapped;
+}
+
+/* The hold-back `known` (borrowed), or when it is NULL Pieces.tail(piece, mapped) (`mapped`: a new reference,
+ * stolen; NULL: an error), as a number of characters of a piece of `size`. -1: an error. */
+static Py_ssize_t
+keep_of(HoldBase *self, PyObject *known, PyObject *piece, PyObject *mapped, Py_ssize_t size)
+{
+    if (known != NULL) {
+        Py_INCREF(known);
+    }
+    else {
+        if (mapped == NULL) {
+            return -1;
+        }
+        PyObject *args[2] = {piece, mapped};
+        known = PyObject_Vectorcall(self->tail, args, 2, NULL);
+        Py_DECREF(mapped);
+        if (known == NULL) {
+            return -1;
+        }
+    }
+    Py_ssize_t keep = PyLong_AsSsize_t(known);
+    Py_DECREF(known);
+    if (keep == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (keep < 0 || keep > size) {
+        PyErr_SetString(PyExc_ValueError, "a hold-back longer than the piece");
+        return -1;
+    }
+    return keep;
+}
+
 /* The hold-back of a piece that ends in a token cut short: a trailing run of "x" (through the run map; `run`
  * characters, at least Pieces.end and fewer than the longest token less one) that is, whole and lower-cased, a
  * proper prefix of a key, is held (with a bracket before it), as Restorer._tail() decides after one bisect of the
@@ -217,31 +268,7 @@ hold_back(HoldBase *self, PyObject *data, const unsigned char *d, Py_ssize_t n, 
             return keep; /* (or -1: an error) */
         }
     }
-    if (known != NULL) {
-        Py_INCREF(known);
-    }
-    else {
-        PyObject *mapped = mapped_str(d, n, table);
-        if (mapped == NULL) {
-            return -1;
-        }
-        PyObject *args[2] = {data, mapped};
-        known = PyObject_Vectorcall(self->tail, args, 2, NULL);
-        Py_DECREF(mapped);
-        if (known == NULL) {
-            return -1;
-        }
-    }
-    keep = PyLong_AsSsize_t(known);
-    Py_DECREF(known);
-    if (keep == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (keep < 0 || keep > n) {
-        PyErr_SetString(PyExc_ValueError, "a hold-back longer than the piece");
-        return -1;
-    }
-    return keep;
+    return keep_of(self, known, data, known != NULL ? NULL : mapped_str(d, n, table), n);
 }
 
 /* Account for `done`, the input restored (`chars` characters, as UTF-8 bytes; a new reference, stolen): the report's
@@ -340,6 +367,8 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
         return NULL;
     }
     PyObject *result = NULL, *encoded = NULL, *log = NULL, *event = NULL, *rest = NULL, *done = NULL;
+    char first = 0, last = 0, *out;
+    Py_ssize_t size;
     PyObject *original = PyDict_GetItemWithError(self->originals, token); /* borrowed */
     if (original == NULL || !PyUnicode_Check(original)) {
         goto python;
@@ -353,17 +382,16 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
         goto python;
     }
     /* with a report, the token is written over in the log (what stream._fill() gives, as bytes) */
-    char first = 0, last = 0;
     if (report && !(e - p >= 3 && (first = edge(d[p])) && (last = edge(d[e - 1])))) {
         goto python; /* (a token of another shape: _Hold._book() keeps it aside) */
     }
     /* nothing can fail back to Python from here on: the state changes */
-    Py_ssize_t size = PyBytes_GET_SIZE(encoded);
+    size = PyBytes_GET_SIZE(encoded);
     result = PyBytes_FromStringAndSize(NULL, p + size + cut - e);
     if (result == NULL) {
         goto error;
     }
-    char *out = PyBytes_AS_STRING(result);
+    out = PyBytes_AS_STRING(result);
     memcpy(out, d, p);
     memcpy(out + p, PyBytes_AS_STRING(encoded), size);
     memcpy(out + p + size, d + e, cut - e);
@@ -479,35 +507,11 @@ feed_text(HoldBase *self, PyObject *data, int held, const unsigned char *table, 
         }
         PyObject *known = PyDict_GetItemWithError(self->ends, key); /* borrowed */
         Py_DECREF(key);
-        if (known != NULL) {
-            Py_INCREF(known);
-        }
-        else if (PyErr_Occurred()) {
+        if (known == NULL && PyErr_Occurred()) {
             goto error;
         }
-        else {
-            mapped = PyUnicode_New(size, 127);
-            if (mapped == NULL) {
-                goto error;
-            }
-            Py_UCS1 *m = PyUnicode_1BYTE_DATA(mapped);
-            for (Py_ssize_t i = 0; i < size; i++) {
-                m[i] = MAPPED(i);
-            }
-            PyObject *args[2] = {text, mapped};
-            known = PyObject_Vectorcall(self->tail, args, 2, NULL);
-            Py_CLEAR(mapped);
-            if (known == NULL) {
-                goto error;
-            }
-        }
-        keep = PyLong_AsSsize_t(known);
-        Py_DECREF(known);
-        if (keep == -1 && PyErr_Occurred()) {
-            goto error;
-        }
-        if (keep < 0 || keep > size) {
-            PyErr_SetString(PyExc_ValueError, "a hold-back longer than the piece");
+        keep = keep_of(self, known, text, known != NULL ? NULL : text_mapped(text, table), size);
+        if (keep < 0) {
             goto error;
         }
     }
@@ -535,13 +539,9 @@ feed_text(HoldBase *self, PyObject *data, int held, const unsigned char *table, 
             }
             Py_DECREF(out);
         }
-        mapped = PyUnicode_New(size, 127);
+        mapped = text_mapped(text, table);
         if (mapped == NULL) {
             goto error;
-        }
-        Py_UCS1 *m = PyUnicode_1BYTE_DATA(mapped);
-        for (Py_ssize_t i = 0; i < size; i++) {
-            m[i] = MAPPED(i);
         }
         PyObject *args[3] = {(PyObject *)self, text, mapped};
         out = PyObject_VectorcallMethod(str_push_text, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
