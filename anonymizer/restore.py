@@ -280,10 +280,6 @@ def token_spans(text: str, pos: int = 0, *, uuids: bool = True) -> list[tuple[in
     return sorted(spans + hexed)
 
 
-def _listed(token: str) -> list[str]:
-    return [token]
-
-
 def _altered_keys(token: str) -> tuple[str, ...]:
     """Lower-case forms under which an altered copy of ``token`` is recognized (empty: exact only)."""
     if _UUID_RE.match(token):
@@ -396,15 +392,17 @@ class Restorer:
         # 10,000 tokens streams its first answer without a per-token Python loop), as the loop below would.
         if altered and tokens and self._uuid_only():
             bare = [t.replace("-", "") for t in tokens]
-            targets = {t: [t] for t in tokens}
-            targets.update(zip(bare, map(_listed, tokens), strict=True))
+            buckets = [[t] for t in tokens]  # (each token's one-element list, under both its keys)
+            targets = dict(zip(tokens, buckets, strict=True))
+            targets.update(zip(bare, buckets, strict=True))
             held = bare
             self._uuids = hex_only = True
         elif altered and tokens and self._placeholders_only():
             lower = [t.lower() for t in tokens]
             names = [t[1:-1] for t in lower]
-            targets = dict(zip(lower, map(_listed, tokens), strict=True))
-            targets.update(zip(names, map(_listed, tokens), strict=True))
+            buckets = [[t] for t in tokens]
+            targets = dict(zip(lower, buckets, strict=True))
+            targets.update(zip(names, buckets, strict=True))
             held = names
             self._uuids = hex_only = False
         else:
@@ -546,8 +544,9 @@ class Restorer:
         keys = self._keys
         heads = self._heads
         if heads is None:
+            longest = set(map(itemgetter(slice(0, _HEAD_SIZE)), keys))  # (few: keys share their starts)
             heads = self._heads = frozenset(
-                chain.from_iterable(map(itemgetter(slice(0, size)), keys) for size in range(1, _HEAD_SIZE + 1))
+                chain(longest, (h[:size] for h in longest for size in range(1, min(len(h), _HEAD_SIZE))))
             )
         n = len(low)
         # a suffix holding a character of no key is no key's prefix: only the trailing run of key characters
