@@ -104,6 +104,24 @@ mapped_str(const unsigned char *data, Py_ssize_t n, const unsigned char *table)
     return mapped;
 }
 
+/* Where the first run of `need` "x" (through the run map) in d[:n] starts (0 when `need` is 0), or -1. Without a
+ * branch per byte: prose is letters of the key alphabet and others in no pattern a branch predictor could learn. */
+static Py_ssize_t
+first_run(const unsigned char *d, Py_ssize_t n, const unsigned char *table, Py_ssize_t need)
+{
+    if (need == 0) {
+        return 0;
+    }
+    Py_ssize_t cur = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        cur = (cur + 1) & -(Py_ssize_t)(table[d[i]] == 'x'); /* the run so far, or 0 */
+        if (cur >= need) {
+            return i + 1 - need;
+        }
+    }
+    return -1;
+}
+
 /* text through run_map, as a str: every character that is not ASCII reads "x" (as "?" does through the run map,
  * after Python's text.encode("ascii", "replace")) */
 static PyObject *
@@ -343,14 +361,8 @@ restore_token(HoldBase *self, const unsigned char *d, Py_ssize_t n, const unsign
     if (e >= cut) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    Py_ssize_t cur = 0;
-    for (Py_ssize_t i = e; i < n; i++) {
-        if (table[d[i]] != 'x') {
-            cur = 0;
-        }
-        else if (++cur >= need) {
-            Py_RETURN_NOTIMPLEMENTED;
-        }
+    if (first_run(d + e, n - e, table, need) >= 0) {
+        Py_RETURN_NOTIMPLEMENTED;
     }
     for (Py_ssize_t i = p; i < e; i++) {
         if (d[i] & 0x80) {
@@ -489,10 +501,8 @@ feed_text(HoldBase *self, PyObject *data, int held, const unsigned char *table, 
     Py_ssize_t p = need ? -1 : 0;
     Py_ssize_t cur = 0;
     for (Py_ssize_t i = 0; i < size && p < 0; i++) {
-        if (MAPPED(i) != 'x') {
-            cur = 0;
-        }
-        else if (++cur >= need) {
+        cur = (cur + 1) & -(Py_ssize_t)(MAPPED(i) == 'x'); /* (see first_run) */
+        if (cur >= need) {
             p = i + 1 - need;
         }
     }
@@ -674,16 +684,7 @@ HoldBase_feed_bytes(HoldBase *self, PyObject *chunk)
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     /* where the first run of `need` "x" starts, if any: the piece may hold a token there */
-    Py_ssize_t p = need ? -1 : 0;
-    Py_ssize_t cur = 0;
-    for (Py_ssize_t i = 0; i < n && p < 0; i++) {
-        if (table[d[i]] != 'x') {
-            cur = 0;
-        }
-        else if (++cur >= need) {
-            p = i + 1 - need;
-        }
-    }
+    Py_ssize_t p = first_run(d, n, table, need);
     Py_ssize_t keep = 0;
     if (need) {
         keep = hold_back(self, data, d, n, table);
