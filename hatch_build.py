@@ -30,20 +30,27 @@ class SpeedupsBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel":
             return
-        if os.environ.get("ANONYMIZER_PURE_PYTHON", "") not in ("", "0"):
-            self.app.display_info("anonymizer: ANONYMIZER_PURE_PYTHON is set, the speedups are not compiled")
-            return
         root = Path(self.root)
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ""
-        # an editable install imports the module from the source tree; a wheel takes it from a directory of its own
-        place = root / "anonymizer" if version == "editable" else Path(tempfile.mkdtemp(prefix="anonymizer-build-"))
-        if version != "editable":
-            self._built = place
-        target = place / f"_speedups{suffix}"
+        # an editable install imports the module from the source tree (where a module built before must not
+        # outlive a build that does not make it); a wheel takes it from a directory of its own
+        in_tree = root / "anonymizer" / f"_speedups{suffix}"
+        if os.environ.get("ANONYMIZER_PURE_PYTHON", "") not in ("", "0"):
+            self.app.display_info("anonymizer: ANONYMIZER_PURE_PYTHON is set, the speedups are not compiled")
+            if version == "editable":
+                in_tree.unlink(missing_ok=True)
+            return
+        if version == "editable":
+            target = in_tree
+        else:
+            self._built = Path(tempfile.mkdtemp(prefix="anonymizer-build-"))
+            target = self._built / in_tree.name
         try:
             _compile(root / SOURCE, target)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             self.app.display_warning(f"anonymizer: the speedups were not compiled ({exc}); it runs as pure Python")
+            if version == "editable":
+                in_tree.unlink(missing_ok=True)
             return
         if version != "editable":
             build_data["pure_python"] = False
