@@ -67,9 +67,10 @@ import json
 import os
 import re
 import string
+import warnings
 from codecs import utf_8_decode as _utf8_decode
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from types import MethodType
+from types import MemberDescriptorType, MethodType
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -223,14 +224,29 @@ class _PyHoldBase:
 
 
 def _hold_base() -> type[_PyHoldBase]:
-    """The compiled base of :class:`_Hold`, unless it was not built or ``ANONYMIZER_PURE_PYTHON`` is set."""
+    """The compiled base of :class:`_Hold`, unless it was not built, was built from another version of the source
+    (a checkout updated without reinstalling: a warning) or ``ANONYMIZER_PURE_PYTHON`` is set."""
     if os.environ.get("ANONYMIZER_PURE_PYTHON", "") not in ("", "0"):
         return _PyHoldBase
     try:
         from ._speedups import HoldBase
     except ImportError:
         return _PyHoldBase
+    if not _same_fields(HoldBase):
+        warnings.warn(
+            "anonymizer._speedups was built from another version of anonymizer (reinstall the package); "
+            "the text stream runs its Python fast path",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return _PyHoldBase
     return HoldBase  # type: ignore[return-value]
+
+
+def _same_fields(base: type) -> bool:
+    """Whether a compiled hold base has exactly the fields of :class:`_PyHoldBase` (its C struct's members)."""
+    members = {name for name, value in vars(base).items() if isinstance(value, MemberDescriptorType)}
+    return members == set(_PyHoldBase.__slots__)
 
 
 if TYPE_CHECKING:

@@ -193,3 +193,18 @@ def test_compiled_text_pieces_hold_back_whole_characters(chunks: list[bytes]) ->
         assert fast.held == slow.held
     assert fast.close() == slow.close()
     assert fast.report == slow.report
+
+
+def test_a_compiled_base_built_from_another_source_is_not_used() -> None:
+    """A module built before the hold's fields changed (a checkout updated without reinstalling) is told apart by its
+    fields, and the Python fast path runs instead of reading state it does not have."""
+
+    class Stale:
+        __slots__ = ("_before", "_due", "_events", "_log", "_run", "_run_map", "_tail", "offset", "text")
+
+    assert not stream._same_fields(Stale)
+    assert stream._same_fields(stream._PyHoldBase)
+    if stream.SPEEDUPS:
+        from anonymizer._speedups import HoldBase
+
+        assert stream._same_fields(HoldBase)
