@@ -71,7 +71,7 @@ import warnings
 from codecs import utf_8_decode as _utf8_decode
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from types import MemberDescriptorType, MethodType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import orjson
 
@@ -564,6 +564,12 @@ class StreamRestorer:
     def feed(self, chunk: bytes, /) -> bytes:
         """Take the next chunk of the body; return the restored bytes that are now final (maybe ``b""``)."""
         raise NotImplementedError
+
+    def __reduce__(self) -> NoReturn:
+        raise ArgumentTypeError(
+            f"a {type(self).__name__} cannot be pickled or copied: it holds the originals it restores and its place in "
+            "one response (make one per response, from the session)"
+        )
 
     def close(self) -> bytes:
         """End of the body: return everything still held, restored. The restorer cannot be fed again."""

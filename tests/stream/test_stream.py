@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
+import pickle
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anonymizer import Anonymizer, FieldPolicy, Restorer, Session, StreamError
+from anonymizer import Anonymizer, ArgumentTypeError, FieldPolicy, Restorer, Session, StreamError
 from anonymizer.restore import token_spans
 from anonymizer.stream import (
     FORMATS,
@@ -572,3 +574,17 @@ def test_restore_aiter_under_asyncio() -> None:
     parts = asyncio.run(main())
     assert all(parts)
     assert orjson.loads(b"".join(parts)) == {"payload": "hi jdoe", "type": "content"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "security.ndjson", "observability.ndjson", "openai.sse"])
+def test_a_stream_restorer_is_never_pickled(fmt: str) -> None:
+    """A stream restorer holds the originals it restores: pickling or copying it raises (compiled fast path or not)
+    instead of writing them out."""
+    session = Anonymizer().session()
+    session.token_for("jdoe", field="user.name")
+    stream = session.stream(fmt)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        with pytest.raises(ArgumentTypeError, match="cannot be pickled"):
+            pickle.dumps(stream, protocol=protocol)
+    with pytest.raises(ArgumentTypeError, match="cannot be pickled"):
+        copy.copy(stream)
