@@ -333,11 +333,7 @@ class _Hold(_HoldBase):
     def _push_ascii(self, data: bytes, mapped: str) -> bytes:
         """:meth:`_push` of a piece of ASCII bytes, restored as UTF-8 (the fast path's call for a piece that may
         hold a token)."""
-        out = self._push(data.decode(), mapped, data)
-        try:
-            return out.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            return _encode(out)
+        return _encode_out(self._push(data.decode(), mapped, data))
 
     def _push_text(self, text: str, mapped: str) -> bytes:
         """:meth:`_push` of a piece of text, restored as UTF-8 (the compiled fast path's call for a piece that is
